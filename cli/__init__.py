@@ -1,0 +1,1 @@
+"""The `relance` command line (Typer + Rich)."""

@@ -1,0 +1,1 @@
+"""One backend per channel and provider behind one small interface, plus provider webhook parsers."""

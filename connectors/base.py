@@ -1,0 +1,100 @@
+"""The connector interface: outgoing messages in, one result per message out; normalised feedback events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class Outcome(StrEnum):
+    """What a provider said about one message."""
+
+    ACCEPTED = "accepted"  # the provider took it; delivery comes later through feedback
+    REJECTED = "rejected"  # final: do not retry (bad address, opted out, 4xx...)
+    RETRY = "retry"  # transient: retry after `retry_after` seconds (429, 5xx, network)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to an email or the PDF of a letter."""
+
+    filename: str
+    content: bytes
+    mime_type: str = "application/pdf"
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One rendered message ready for a backend. `message_id` is the ledger id (our idempotency key)."""
+
+    message_id: str
+    channel: str  # email | sms | mail
+    to: str  # email address, E.164 number, or contact id for letters
+    subject: str | None = None
+    html: str | None = None
+    text: str | None = None
+    from_address: str | None = None
+    reply_to: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    categories: Sequence[str] = ()
+    custom_args: Mapping[str, str] = field(default_factory=dict)
+    attachments: Sequence[Attachment] = ()
+    # Postal address lines for letters (already formatted to the postal norm).
+    address_lines: Sequence[str] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome for one message, in the same order as the batch sent."""
+
+    message_id: str
+    outcome: Outcome
+    provider: str
+    provider_message_id: str | None = None
+    reason: str | None = None
+    retry_after: float | None = None
+    parts: int = 1  # SMS segments or letter pages, for costing
+    cost: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackEvent:
+    """A provider's report about a message or a contact, normalised across providers."""
+
+    type: str  # email.delivered, email.bounced, sms.received, ... (the Event.type vocabulary)
+    provider: str
+    dedupe_key: str
+    occurred_at: datetime
+    message_id: str | None = None  # our ledger id, when the provider echoes it back
+    provider_message_id: str | None = None
+    address: str | None = None  # email or phone the event is about
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ConfigurationError(ValueError):
+    """A channel's backend is unknown or its options are wrong (raised at start-up)."""
+
+
+class Backend:
+    """Base class of every connector: options come in through the constructor, never from globals."""
+
+    name: ClassVar[str] = "base"
+    channels: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, channel: str, **options: Any) -> None:
+        if self.channels and channel not in self.channels:
+            raise ConfigurationError(f"backend {self.name!r} cannot send on channel {channel!r}")
+        self.channel = channel
+        self.options = options
+
+    def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """Send a batch; return one result per message, in order."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections (SMTP sessions, HTTP pools)."""

@@ -1,0 +1,1 @@
+"""Contacts: import, dedup and merge, consent and suppression, the timeline, GDPR, feedback."""

@@ -1,0 +1,1 @@
+"""Base layer: settings, database, models, migrations, signing and the clock."""

@@ -1,0 +1,82 @@
+"""Engines and sessions that behave the same on SQLite (the embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    """True when the engine or URL points at SQLite."""
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (dashboard, web) work while a flow writes; foreign keys are off by default.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    if is_sqlite(url):
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory bound to `engine` that keeps objects usable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session committed on success and rolled back on error."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dialect_insert(session: Session) -> Any:
+    """The dialect's `insert` (with `on_conflict_do_*`) for the database behind `session`."""
+    if session.get_bind().dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert
+
+
+def greatest(session: Session) -> Any:
+    """GREATEST on PostgreSQL, the scalar max() on SQLite."""
+    from sqlalchemy import func
+
+    return func.max if session.get_bind().dialect.name == "sqlite" else func.greatest
+
+
+def least(session: Session) -> Any:
+    """LEAST on PostgreSQL, the scalar min() on SQLite."""
+    from sqlalchemy import func
+
+    return func.min if session.get_bind().dialect.name == "sqlite" else func.least
