@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from cli import campaigns, contacts, demo, feedback, imports, reports, scoring, segments, services, templates, users
+from cli import (
+    campaigns,
+    contacts,
+    dashboard_cmd,
+    demo,
+    feedback,
+    forms,
+    imports,
+    reports,
+    scoring,
+    segments,
+    serve,
+    templates,
+    users,
+    worker,
+)
 from cli.common import console, engine, settings
 from core.migrate import current_revision, upgrade
 
@@ -23,7 +38,10 @@ app.add_typer(scoring.app, name="score")
 app.add_typer(reports.app, name="report")
 app.add_typer(feedback.app, name="feedback")
 app.add_typer(users.app, name="user")
-services.register(app)
+app.add_typer(forms.app, name="form")
+serve.register(app)
+worker.register(app)
+dashboard_cmd.register(app)
 demo.register(app)
 
 

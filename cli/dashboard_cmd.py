@@ -1,0 +1,9 @@
+"""relance dashboard: starts the Streamlit dashboard."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this command to the main app."""

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: one module per page, reading through reports/."""

@@ -1,0 +1,1 @@
+"""Prefect flows: thin orchestration of the domain functions, and their schedules."""

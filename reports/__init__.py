@@ -1,0 +1,1 @@
+"""Reports: read-only queries for funnels, costs, attribution, ROI, A/B and holdout statistics."""

@@ -1,0 +1,1 @@
+"""Lead scoring: rule points with decay, predictive models, evaluation, lifecycle thresholds."""

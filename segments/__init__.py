@@ -1,0 +1,1 @@
+"""Segments: the typed segment language, its SQL compiler, refresh, explain, RFM and clustering."""

@@ -1,0 +1,1 @@
+"""Templates: the built-in library and the pipeline from MJML/Jinja to rendered email, SMS and letters."""

@@ -1,0 +1,1 @@
+"""The FastAPI app: webhooks, tracking, unsubscribe and preferences, forms, conversions API."""
