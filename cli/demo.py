@@ -14,12 +14,12 @@ from core.migrate import upgrade
 # Each step is "package.module:function" taking a DemoContext, run in this order. Each capability
 # uncomments (or adds) its own line when it lands.
 STEPS: list[str] = [
-    # "contacts.demo:run",  # demo company + messy CSV import (issue 2)
-    # "segments.demo:run",  # segments, RFM, clusters (issue 3)
-    # "scoring.demo:run",  # rule + predictive scoring, lift chart (issue 7)
-    # "templates.demo:run",  # library rendered to the outbox (issue 4)
+    "contacts.demo:run",  # demo company + messy CSV import (issue 2)
+    "segments.demo:run",  # segments, RFM, clusters (issue 3)
+    "scoring.demo:run",  # rule + predictive scoring, lift chart (issue 7)
+    "templates.demo:run",  # library rendered to the outbox (issue 4)
     # "campaigns.demo:run",  # multichannel campaign with A/B, holdout, fallback (issue 5)
-    # "contacts.feedback_demo:run",  # responses through the signed endpoints (issue 6)
+    "contacts.feedback_demo:run",  # responses through the signed endpoints (issue 6)
     # "reports.demo:run",  # ROI table + dashboard command (issue 8)
 ]
 

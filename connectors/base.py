@@ -92,6 +92,11 @@ class Backend:
         self.channel = channel
         self.options = options
 
+    @classmethod
+    def options_from_settings(cls, channel: str, settings: Any) -> dict[str, Any]:
+        """Defaults this backend takes from settings (outbox folder, public URL...); options override them."""
+        return {}
+
     def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:
         """Send a batch; return one result per message, in order."""
         raise NotImplementedError

@@ -34,10 +34,11 @@ def backend_class(name: str) -> type[Backend]:
 def get_backend(channel: str, settings: Settings, **overrides: Any) -> Backend:
     """Instantiate the backend configured for `channel`; a bad configuration names the channel."""
     config = settings.channel_config(channel)
-    options = {**config.get("options", {}), **overrides}
     try:
-        return backend_class(config["backend"])(channel, **options)
-    except (ConfigurationError, TypeError, ValueError) as exc:
+        cls = backend_class(config["backend"])
+        options = {**cls.options_from_settings(channel, settings), **config.get("options", {}), **overrides}
+        return cls(channel, **options)
+    except (ConfigurationError, TypeError, ValueError, ImportError, AttributeError) as exc:
         raise ConfigurationError(f"channel {channel!r}: {exc}") from exc
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contacts.fastsql import Bulk
 from core import clock
-from core.db import dialect_insert, greatest, least
-from core.models import ContactEventStat, Event
+from core.models import Event
 
 
 @dataclass(frozen=True)
@@ -44,59 +44,56 @@ def record_events(session: Session, events: Iterable[NewEvent], *, chunk: int = 
     return inserted
 
 
+_EVENT_COLUMNS = ("contact_id", "type", "occurred_at", "campaign_id", "message_id", "properties", "dedupe_key",
+                  "created_at")
+
+
 def _record_chunk(session: Session, events: Sequence[NewEvent]) -> int:
     unique = {item.dedupe_key: item for item in events}
+    if not unique:
+        return 0
+    now = clock.now()
     rows = [
-        {
-            "contact_id": item.contact_id,
-            "type": item.type,
-            "occurred_at": item.occurred_at,
-            "campaign_id": item.campaign_id,
-            "message_id": item.message_id,
-            "properties": item.properties,
-            "dedupe_key": item.dedupe_key,
-            "created_at": clock.now(),
-        }
+        (item.contact_id, item.type, item.occurred_at, item.campaign_id, item.message_id, item.properties,
+         item.dedupe_key, now)
         for item in unique.values()
     ]
-    insert = dialect_insert(session)
-    statement = (
-        insert(Event).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Event.dedupe_key)
+    session.flush()  # pending ORM objects (e.g. a new contact) must exist before their events
+    # Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING lists exactly the rows inserted.
+    returned = Bulk(session).insert(
+        "events", _EVENT_COLUMNS, rows, suffix="ON CONFLICT (dedupe_key) DO NOTHING", returning="dedupe_key"
     )
-    new_keys = set(session.scalars(statement, rows).all()) if rows else set()
+    new_keys = {key for (key,) in returned}
     _bump_stats(session, [unique[key] for key in new_keys])
     return len(new_keys)
 
 
 def _bump_stats(session: Session, events: Sequence[NewEvent]) -> None:
-    totals: dict[tuple[int, str], dict[str, Any]] = {}
+    totals: dict[tuple[int, str], list[Any]] = {}
     for item in events:
         if item.contact_id is None:
             continue
         at = clock.utc(item.occurred_at)
-        entry = totals.setdefault(
-            (item.contact_id, item.type),
-            {"contact_id": item.contact_id, "type": item.type, "count": 0,
-             "first_at": at, "last_at": at, "total": Decimal(0)},
-        )
-        entry["count"] += 1
-        entry["first_at"] = min(entry["first_at"], at)
-        entry["last_at"] = max(entry["last_at"], at)
-        entry["total"] += item.value
+        entry = totals.get((item.contact_id, item.type))
+        if entry is None:
+            totals[(item.contact_id, item.type)] = [item.contact_id, item.type, 1, at, at, Decimal(item.value)]
+            continue
+        entry[2] += 1
+        entry[3] = min(entry[3], at)
+        entry[4] = max(entry[4], at)
+        entry[5] += item.value
     if not totals:
         return
-    insert = dialect_insert(session)
-    statement = insert(ContactEventStat)
-    statement = statement.on_conflict_do_update(
-        index_elements=["contact_id", "type"],
-        set_={
-            "count": ContactEventStat.count + statement.excluded.count,
-            "first_at": least(session)(ContactEventStat.first_at, statement.excluded.first_at),
-            "last_at": greatest(session)(ContactEventStat.last_at, statement.excluded.last_at),
-            "total": ContactEventStat.total + statement.excluded.total,
-        },
+    bulk = Bulk(session)
+    smallest, largest = ("min", "max") if bulk.sqlite else ("least", "greatest")
+    table = "contact_event_stats"
+    suffix = (
+        f"ON CONFLICT (contact_id, type) DO UPDATE SET count = {table}.count + excluded.count, "
+        f"first_at = {smallest}({table}.first_at, excluded.first_at), "
+        f"last_at = {largest}({table}.last_at, excluded.last_at), total = {table}.total + excluded.total"
     )
-    session.execute(statement, sorted(totals.values(), key=lambda row: (row["contact_id"], row["type"])))
+    rows = [totals[key] for key in sorted(totals)]  # a stable order avoids deadlocks between writers
+    bulk.insert(table, ("contact_id", "type", "count", "first_at", "last_at", "total"), rows, suffix=suffix)
 
 
 def timeline(session: Session, contact_id: int, *, limit: int = 100) -> list[Event]:

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     api_key: SecretStr | None = None
     batch_size: int = 2000
+    # Feedback loop (web/ and contacts/feedback): replay window for signed webhooks, body limit,
+    # soft/blocked bounces before an address is suppressed, lead forms and their per-IP rate limit.
+    webhook_replay_window: int = 600  # seconds
+    webhook_max_body_bytes: int = 5_000_000
+    soft_bounce_limit: int = 3
+    forms_dir: Path = Path("forms")
+    forms: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> form definition
+    form_rate_limit: int = 10  # submissions per IP per minute
+    preference_topics: list[str] = Field(default_factory=lambda: ["newsletter", "offers", "events"])
 
     @field_validator("channels", mode="before")
     @classmethod

@@ -1,0 +1,136 @@
+"""Bulk statements straight on the driver for the import hot path (no per-row ORM/Core processing).
+
+Values are converted here exactly as our column types would store them (UTC datetimes naive on SQLite,
+JSON as text), so rows written here read back identically through the models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+_PLAIN = frozenset({str, int, float, type(None), bool})
+# Parameters per statement: SQLite allows 32766, PostgreSQL 65535; stay well below both.
+MAX_PARAMETERS = 30000
+
+
+class Bulk:
+    """Multi-row INSERT/UPDATE statements for one session's connection, in the dialect's placeholders."""
+
+    def __init__(self, session: Session) -> None:
+        self.connection = session.connection()
+        self.sqlite = self.connection.dialect.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+        self._last_datetime: datetime | None = None
+        self._last_converted: Any = None
+
+    def value(self, value: Any) -> Any:
+        """A Python value as the driver must receive it for our column types."""
+        kind = type(value)
+        if value is None or kind is str or kind is int:
+            return value
+        if kind is datetime:
+            if value is not self._last_datetime:  # batches repeat the same `now` many times
+                self._last_datetime, self._last_converted = value, self._datetime(value)
+            return self._last_converted
+        if kind is dict or kind is list:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        if self.sqlite and kind is date:
+            return value.isoformat()
+        if self.sqlite and kind is Decimal:
+            return float(value)
+        return value
+
+    def _datetime(self, value: datetime) -> Any:
+        if self.sqlite:
+            naive = (value.astimezone(UTC) if value.tzinfo else value).replace(tzinfo=None)
+            return naive.isoformat(sep=" ", timespec="microseconds")
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, suffix: str = "",
+               returning: str = "") -> list[tuple[Any, ...]]:
+        """INSERT rows in multi-row VALUES statements; returns the RETURNING rows (any order)."""
+        if not rows:
+            return []
+        group = "(" + ", ".join([self.mark] * len(columns)) + ")"
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        tail = (f" {suffix}" if suffix else "") + (f" RETURNING {returning}" if returning else "")
+        if not self.sqlite:
+            return self._insert_pipelined(head + group + tail, rows, bool(returning))
+        cursor = self.connection.connection.cursor()
+        returned: list[tuple[Any, ...]] = []
+        try:
+            for chunk in _chunks(rows, max(1, MAX_PARAMETERS // len(columns))):
+                params = [value if type(value) in _PLAIN else self.value(value) for row in chunk for value in row]
+                cursor.execute(head + ", ".join([group] * len(chunk)) + tail, params)
+                if returning:
+                    returned.extend(tuple(row) for row in cursor.fetchall())
+        finally:
+            cursor.close()
+        return returned
+
+    def _insert_pipelined(self, sql: str, rows: Sequence[Sequence[Any]], returning: bool) -> list[tuple[Any, ...]]:
+        """PostgreSQL: one short prepared statement, executemany'd in psycopg's pipeline mode (psycopg would spend
+        its time re-parsing a multi-row VALUES statement with thousands of placeholders)."""
+        cursor: Any = self.connection.connection.cursor()
+        params = [[value if type(value) in _PLAIN else self.value(value) for value in row] for row in rows]
+        returned: list[tuple[Any, ...]] = []
+        try:
+            cursor.executemany(sql, params, returning=returning)
+            while returning:
+                returned.extend(tuple(row) for row in cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        finally:
+            cursor.close()
+        return returned
+
+    def select_in(self, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Rows of `sql` (ending in `IN`, e.g. `SELECT id FROM contacts WHERE email IN`) for many values."""
+        cursor = self.connection.connection.cursor()
+        found: list[tuple[Any, ...]] = []
+        try:
+            if not self.sqlite:  # one array parameter: a short, cacheable statement
+                assert sql.endswith(" IN")
+                cursor.execute(f"{sql[:-3]} = ANY(%s)", [list(values)])
+                return [tuple(row) for row in cursor.fetchall()]
+            for chunk in _chunks(list(values), MAX_PARAMETERS):
+                cursor.execute(f"{sql} ({', '.join([self.mark] * len(chunk))})", chunk)
+                found.extend(tuple(row) for row in cursor.fetchall())
+        finally:
+            cursor.close()
+        return found
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement (written with `?` placeholders) for every row."""
+        if not rows:
+            return
+        statement = sql if self.sqlite else sql.replace("?", "%s")
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.executemany(statement, [[value if type(value) in _PLAIN else self.value(value) for value in row]
+                                           for row in rows])
+        finally:
+            cursor.close()
+
+
+def _chunks(rows: Sequence[Any], limit: int) -> list[Sequence[Any]]:
+    """Full chunks of `limit`, then power-of-two sized ones: few distinct statement shapes, so the driver's
+    prepared-statement cache stays small (memory stays flat) and is reused."""
+    chunks: list[Sequence[Any]] = []
+    start = 0
+    while len(rows) - start >= limit:
+        chunks.append(rows[start:start + limit])
+        start += limit
+    size = 1 << max(0, (limit.bit_length() - 1))
+    while start < len(rows):
+        while size > len(rows) - start:
+            size >>= 1
+        chunks.append(rows[start:start + size])
+        start += size
+    return chunks

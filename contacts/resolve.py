@@ -1,0 +1,185 @@
+"""Identity resolution for one import batch: which rows are the same person, and which existing contact.
+
+Matching (documented in the README): a row is the contact with the same external id, else the same
+normalised email, else the same phone — a phone match is only taken when neither email nor external id
+contradicts it (shared switchboards and family numbers stay separate contacts and show up in
+`relance contacts duplicates`). Contacts known only by a postal address match on name + first address line
++ postcode/city. A row whose keys point at two different contacts is rejected as a conflict.
+
+Merge precedence: non-empty values win (an empty cell never blanks data); on conflict the newer value
+wins (later row of the file, newer file over the database); attributes merge key by key; tags are the union.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from contacts.fastsql import Bulk
+from contacts.mapping import CONTACT_FIELDS
+from contacts.rows import ConsentInput, ParsedRow, RowError, postal_key
+
+LOADED_COLUMNS = ("id", *CONTACT_FIELDS, "account_id", "attributes")
+_SNAPSHOT_FIELDS = (*CONTACT_FIELDS, "account_id")
+
+
+@dataclass(eq=False)
+class Entity:
+    """One contact as the batch sees it: loaded from the database (id set) or new."""
+
+    fields: dict[str, Any]
+    attributes: dict[str, Any]
+    first_line: int
+    id: int | None = None
+    original: tuple[Any, ...] | None = None
+    rows: int = 0
+    tags: set[str] = field(default_factory=set)
+    consents: dict[str, ConsentInput] = field(default_factory=dict)
+    company_changed: bool = False
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """Comparable state of the columns an import writes (dict equality ignores key order)."""
+        return tuple(map(self.fields.get, _SNAPSHOT_FIELDS)), dict(self.attributes)
+
+    def label(self) -> str:
+        return f"contact #{self.id}" if self.id is not None else f"the contact of line {self.first_line}"
+
+
+class BatchResolver:
+    """Folds a batch of parsed rows onto existing contacts and each other."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.entities: list[Entity] = []
+        self.rejected: list[RowError] = []
+        self._by_email: dict[str, Entity] = {}
+        self._by_external: dict[str, Entity] = {}
+        self._by_phone: dict[str, list[Entity]] = {}
+        self._by_postal: dict[str, Entity] = {}
+
+    def resolve(self, rows: list[ParsedRow]) -> list[Entity]:
+        """Entities touched by `rows` (existing ones loaded in one query per key kind)."""
+        self._load_existing(rows)
+        for row in rows:
+            self._fold(row)
+        return [entity for entity in self.entities if entity.rows]
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _load_existing(self, rows: list[ParsedRow]) -> None:
+        bulk = Bulk(self.session)
+        select_sql = f"SELECT {', '.join(LOADED_COLUMNS)} FROM contacts WHERE"
+        seen: set[int] = set()
+        externals = {row.fields["external_id"] for row in rows if row.fields.get("external_id")}
+        emails = {row.fields["email"] for row in rows if row.fields.get("email")}
+        for column, values in (("external_id", externals), ("email", emails)):
+            if values:
+                self._index_rows(bulk.select_in(f"{select_sql} {column} IN", sorted(values)), seen)
+        # Phones only matter for rows not already matched by external id or email.
+        phones = {row.fields["phone"] for row in rows if row.fields.get("phone")
+                  and row.fields.get("email") not in self._by_email
+                  and row.fields.get("external_id") not in self._by_external}
+        if phones:
+            self._index_rows(bulk.select_in(f"{select_sql} phone IN", sorted(phones)), seen)
+        names = {row.fields["last_name"].lower() for row in rows if not any(row.keys) and row.fields.get("last_name")}
+        if names:
+            postal = f"{select_sql} email IS NULL AND phone IS NULL AND external_id IS NULL AND lower(last_name) IN"
+            self._index_rows(bulk.select_in(postal, sorted(names)), seen)
+
+    def _index_rows(self, records: Iterable[tuple[Any, ...]], seen: set[int]) -> None:
+        for record in records:
+            if record[0] in seen:
+                continue
+            seen.add(record[0])
+            values = dict(zip(LOADED_COLUMNS, record, strict=True))
+            attributes = values["attributes"]
+            if isinstance(attributes, str):  # SQLite hands JSON back as text
+                attributes = json.loads(attributes)
+            if isinstance(values["birth_date"], str):
+                values["birth_date"] = date.fromisoformat(values["birth_date"][:10])
+            entity = Entity(
+                fields={name: values[name] for name in (*CONTACT_FIELDS, "account_id")},
+                attributes=dict(attributes or {}), first_line=0, id=values["id"],
+            )
+            entity.original = entity.snapshot()
+            self.entities.append(entity)
+            self._index(entity)
+
+    def _index(self, entity: Entity) -> None:
+        fields = entity.fields
+        if fields.get("email"):
+            self._by_email[fields["email"]] = entity
+        if fields.get("external_id"):
+            self._by_external[fields["external_id"]] = entity
+        if fields.get("phone"):
+            entries = self._by_phone.setdefault(fields["phone"], [])
+            if entity not in entries:
+                entries.append(entity)
+        if not (fields.get("email") or fields.get("phone") or fields.get("external_id")):
+            key = postal_key(fields)
+            if key:
+                self._by_postal[key] = entity
+
+    # -- folding ---------------------------------------------------------------------------------
+    def _fold(self, row: ParsedRow) -> None:
+        external, email, phone = row.keys
+        by_external = self._by_external.get(external) if external else None
+        by_email = self._by_email.get(email) if email else None
+        if by_external is not None and by_email is not None and by_external is not by_email:
+            self.rejected.append(RowError(
+                row.line, "email", email or "",
+                f"conflict: external id {external!r} is {by_external.label()} but email {email!r} is "
+                f"{by_email.label()}; merge them first (relance contacts merge) or fix the row",
+            ))
+            return
+        target = by_external or by_email
+        if target is None and phone:
+            target = self._compatible_phone_owner(row, phone)
+        if target is None and not any(row.keys):
+            target = self._by_postal.get(postal_key(row.fields) or "")
+        if target is not None and self._external_conflict(row, target):
+            return
+        if target is None:
+            target = Entity(fields={}, attributes={}, first_line=row.line)
+            self.entities.append(target)
+        _apply(target, row)
+        self._index(target)
+
+    def _compatible_phone_owner(self, row: ParsedRow, phone: str) -> Entity | None:
+        external, email, _ = row.keys
+        for candidate in self._by_phone.get(phone, []):
+            other_email, other_external = candidate.fields.get("email"), candidate.fields.get("external_id")
+            if email and other_email and email != other_email:
+                continue
+            if external and other_external and external != other_external:
+                continue
+            return candidate
+        return None
+
+    def _external_conflict(self, row: ParsedRow, target: Entity) -> bool:
+        external = row.fields.get("external_id")
+        current = target.fields.get("external_id")
+        if external and current and external != current:
+            self.rejected.append(RowError(
+                row.line, "external_id", external,
+                f"conflict: this email/phone is {target.label()}, which already has external id {current!r}",
+            ))
+            return True
+        return False
+
+
+def _apply(entity: Entity, row: ParsedRow) -> None:
+    """Fold a row onto an entity with the documented precedence."""
+    for name, value in row.fields.items():
+        if value is not None and entity.fields.get(name) != value:
+            entity.fields[name] = value
+            if name == "company":
+                entity.company_changed = True
+    entity.attributes.update({key: value for key, value in row.attributes.items() if value is not None})
+    entity.tags |= row.tags
+    entity.consents.update(row.consents)
+    entity.rows += 1

@@ -1,0 +1,263 @@
+"""Turning one raw import row into normalised contact fields, attributes, tags and consents — or errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from contacts.mapping import CONSENT_CHANNELS, Mapping
+from contacts.normalise import (
+    InvalidValue,
+    clean_text,
+    fold,
+    normalise_country,
+    normalise_email,
+    normalise_phone,
+    parse_bool,
+    parse_date,
+    parse_datetime,
+)
+from core.models import Contact
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why a row (or one of its cells) was rejected: its line, the column, the value and the reason."""
+
+    line: int
+    column: str
+    value: str
+    reason: str
+
+
+@dataclass
+class ConsentInput:
+    """A consent stated by an import row, with its proof."""
+
+    granted: bool
+    at: datetime | None = None
+    source: str | None = None
+    ip: str | None = None
+
+
+@dataclass
+class ParsedRow:
+    """A row once normalised; `errors` non-empty means it is rejected."""
+
+    line: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    tags: set[str] = field(default_factory=set)
+    consents: dict[str, ConsentInput] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def keys(self) -> tuple[str | None, str | None, str | None]:
+        """The identity keys: external id, email, phone."""
+        return self.fields.get("external_id"), self.fields.get("email"), self.fields.get("phone")
+
+
+_LANGUAGES = {"francais": "fr", "french": "fr", "anglais": "en", "english": "en", "allemand": "de", "german": "de",
+              "espagnol": "es", "spanish": "es", "italien": "it", "italian": "it", "neerlandais": "nl", "dutch": "nl"}
+_STAGES = {"client": "customer", "prospect": "lead", "abonne": "subscriber", "opportunite": "opportunity"}
+_TAG_SPLIT = re.compile(r"[,;|]")
+_INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,17})")
+
+
+def _language(raw: str) -> str:
+    key = fold(raw)
+    if key in _LANGUAGES:
+        return _LANGUAGES[key]
+    if re.fullmatch(r"[a-z]{2}(?: [a-z]{2})?", key):
+        return key[:2]
+    raise InvalidValue(f"unknown language {raw!r} (use an ISO code such as fr or en)")
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _timezone(raw: str) -> str:
+    text = raw.strip()
+    if text not in _timezones():
+        raise InvalidValue(f"unknown time zone {raw!r} (use an IANA name such as Europe/Paris)")
+    return text
+
+
+def _stage(raw: str) -> str:
+    key = fold(raw).replace(" ", "_")
+    return _STAGES.get(key, key)
+
+
+@lru_cache(maxsize=4096)
+def split_tags(raw: str) -> frozenset[str]:
+    """Tags of a cell: separated by commas, semicolons or pipes, trimmed."""
+    return frozenset(tag for part in _TAG_SPLIT.split(raw) if (tag := clean_text(part)))
+
+
+def attribute_value(raw: str) -> Any:
+    """A custom field value: whole numbers become integers (not codes with leading zeros), the rest text."""
+    text = clean_text(raw)
+    if text is not None and _INTEGER.fullmatch(text):
+        return int(text)
+    return text
+
+
+@lru_cache(maxsize=1)
+def _column_lengths() -> dict[str, int]:
+    return {
+        column.name: int(length)
+        for column in Contact.__table__.columns
+        if (length := getattr(column.type, "length", None))
+    }
+
+
+_SIMPLE: dict[str, Callable[[str], Any]] = {
+    "email": normalise_email,
+    "country": normalise_country,
+    "birth_date": parse_date,
+    "language": _language,
+    "timezone": _timezone,
+    "lifecycle_stage": _stage,
+    "postcode": lambda raw: (clean_text(raw) or "").upper() or None,
+}
+
+
+class RowParser:
+    """Parses the rows of one file; what to do with each column is decided once, from the headers."""
+
+    def __init__(self, headers: list[str], mapping: Mapping, *, default_region: str = "FR") -> None:
+        self.headers = headers
+        self.targets = mapping.resolve(headers)
+        self.region = (mapping.default_region or default_region).upper()
+        self.extra_tags = frozenset(mapping.tags)
+        self.default_source = mapping.source
+        self.width = len(headers)
+        self._fields: list[tuple[int, str, str, Callable[[str], Any]]] = []
+        self._others: list[tuple[int, str, str]] = []
+        self._phone: tuple[int, str] | None = None
+        for index, target in self.targets.items():
+            column = headers[index]
+            if target == "phone":
+                self._phone = (index, column)
+            elif target.startswith("attributes.") or target == "tags" or "_opt_in" in target:
+                self._others.append((index, column, target))
+            else:
+                self._fields.append((index, column, target, _field_normaliser(target)))
+
+    def parse(self, line: int, cells: list[str]) -> ParsedRow:
+        """Normalise one row; problems are collected in `errors`, one per bad cell."""
+        if len(cells) < self.width:
+            cells = cells + [""] * (self.width - len(cells))
+        row = ParsedRow(line, tags=set(self.extra_tags))
+        fields = row.fields
+        for index, column, target, normaliser in self._fields:
+            raw = cells[index]
+            if raw and not raw.isspace():
+                try:
+                    fields[target] = normaliser(raw)
+                except InvalidValue as exc:
+                    row.errors.append(RowError(line, column, raw.strip(), str(exc)))
+        consent_cells: dict[str, str] = {}
+        for index, column, target in self._others:
+            raw = cells[index].strip()
+            if raw:
+                self._assign_other(row, target, column, raw, consent_cells)
+        if self._phone is not None and (raw := cells[self._phone[0]].strip()):
+            self._assign_phone(row, self._phone[1], raw)
+        if consent_cells:
+            self._consents(row, consent_cells)
+        if self.default_source and "source" not in fields:
+            fields["source"] = self.default_source
+        _check_identity(row)
+        return row
+
+    @staticmethod
+    def _assign_other(row: ParsedRow, target: str, column: str, raw: str, consent_cells: dict[str, str]) -> None:
+        if target == "tags":
+            row.tags.update(split_tags(raw))
+        elif target.startswith("attributes."):
+            row.attributes[target[11:]] = attribute_value(raw)
+        else:
+            consent_cells[target] = raw
+            consent_cells[f"{target}:column"] = column
+
+    def _assign_phone(self, row: ParsedRow, column: str, raw: str) -> None:
+        region = row.fields.get("country") or self.region
+        try:
+            row.fields["phone"] = normalise_phone(raw, region)
+        except InvalidValue as exc:
+            row.errors.append(RowError(row.line, column, raw, str(exc)))
+
+    def _consents(self, row: ParsedRow, cells: dict[str, str]) -> None:
+        for channel in CONSENT_CHANNELS:
+            flag = f"{channel}_opt_in"
+            if flag not in cells:
+                continue
+            try:
+                granted = parse_bool(cells[flag])
+            except InvalidValue as exc:
+                row.errors.append(RowError(row.line, cells[f"{flag}:column"], cells[flag], str(exc)))
+                continue
+            consent = ConsentInput(granted, source=cells.get(f"{flag}_source"), ip=cells.get(f"{flag}_ip"))
+            if f"{flag}_date" in cells:
+                try:
+                    consent.at = parse_datetime(cells[f"{flag}_date"])
+                except InvalidValue as exc:
+                    column = cells[f"{flag}_date:column"]
+                    row.errors.append(RowError(row.line, column, cells[f"{flag}_date"], str(exc)))
+                    continue
+            row.consents[channel] = consent
+
+
+def _field_normaliser(target: str) -> Callable[[str], Any]:
+    """The normaliser of a contact column, with the column's length limit checked on text."""
+    if target in _SIMPLE:
+        special = _SIMPLE[target]
+        limit = _column_lengths().get(target)
+
+        def normalise(raw: str) -> Any:
+            value = special(raw)
+            _check_length(limit, value)
+            return value
+
+        return normalise
+    text_limit = _column_lengths().get(target)
+
+    def clean(raw: str) -> Any:
+        value = clean_text(raw)
+        _check_length(text_limit, value)
+        return value
+
+    return clean
+
+
+def _check_length(limit: int | None, value: Any) -> None:
+    if limit and isinstance(value, str) and len(value) > limit:
+        raise InvalidValue(f"too long ({len(value)} characters, at most {limit})")
+
+
+def _check_identity(row: ParsedRow) -> None:
+    if row.errors or any(row.keys):
+        return
+    fields = row.fields
+    if fields.get("last_name") and fields.get("address_line1") and (fields.get("postcode") or fields.get("city")):
+        return
+    row.errors.append(RowError(
+        row.line, "", "", "no email, phone, external id or complete postal address: nothing identifies this contact"
+    ))
+
+
+def postal_key(fields: dict[str, Any]) -> str | None:
+    """Identity of a contact known only by a postal address: name + first address line + postcode/city."""
+    if not (fields.get("last_name") and fields.get("address_line1")):
+        return None
+    parts = [fields.get("first_name"), fields["last_name"], fields["address_line1"],
+             fields.get("postcode") or fields.get("city")]
+    return "|".join(fold(str(part or "")) for part in parts)

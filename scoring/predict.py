@@ -1,0 +1,152 @@
+"""Predictive scoring end to end: evaluate, train and register, apply to every contact in batches, explain one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Column, Float, Integer, String, Text, cast, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from core import clock
+from core.models import Contact, JSONType
+from scoring.evaluate import Evaluation, cross_validate
+from scoring.features import features_as_of, id_batches
+from scoring.model import TrainedModel, fit_final
+from scoring.reasons import explain_row, top_reasons
+from scoring.registry import active_row, load_model, store_model
+from scoring.sql import bulk_insert, dialect, drop_temp_table, temp_table
+from scoring.target import Target, training_data
+
+MAX_TRAINING_ROWS = 200_000
+
+
+@dataclass
+class TrainResult:
+    """The outcome of one training: the stored version, whether it became active, and why."""
+
+    version: int
+    activated: bool
+    decision: str
+    metrics: dict[str, Any]
+    target: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "activated": self.activated, "decision": self.decision,
+                "target": self.target, "metrics": self.metrics}
+
+
+def _sample(frame: Any, y: np.ndarray, seed: int) -> tuple[Any, np.ndarray]:
+    if len(y) <= MAX_TRAINING_ROWS:
+        return frame, y
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(y), MAX_TRAINING_ROWS, replace=False))
+    return frame.iloc[keep], y[keep]
+
+
+def evaluate_model(
+    session: Session, target: Target, *, folds: int = 5, seed: int = 0, exclude: tuple[str, ...] = (),
+    on_fold: Callable[[int], None] | None = None,
+) -> tuple[Evaluation, Target, dict[str, Any]]:
+    """Out-of-fold evaluation of the whole pipeline (feature discovery, candidate choice, calibration)."""
+    frame, y, spec, resolved = training_data(session, target, exclude=exclude)
+    frame, y = _sample(frame, y, seed)
+    evaluation = cross_validate(spec, frame, y, folds=folds, seed=seed, on_fold=on_fold)
+    return evaluation, resolved, spec.to_json()
+
+
+def train_model(
+    session: Session, target: Target, *, folds: int = 5, seed: int = 0, policy: str = "always",
+    exclude: tuple[str, ...] = (), on_fold: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Evaluate, fit the chosen candidate on all rows, store it; policy 'if-better' keeps a better active model."""
+    frame, y, spec, resolved = training_data(session, target, exclude=exclude)
+    frame, y = _sample(frame, y, seed)
+    evaluation = cross_validate(spec, frame, y, folds=folds, seed=seed, on_fold=on_fold)
+    metrics = evaluation.metrics()
+    trained = fit_final(evaluation.chosen, spec, frame, y, evaluation.oof, seed=seed)
+    activate, decision = _decide(session, metrics, policy)
+    params = {"target": resolved.to_json(), "features": spec.to_json(),
+              "feature_count": len(trained.explainer.features),
+              "grade_thresholds": trained.grade_thresholds, "decision": decision}
+    row = store_model(session, trained, metrics=metrics, params=params, activate=activate)
+    return TrainResult(row.version, activate, decision, metrics, resolved.to_json())
+
+
+def _decide(session: Session, metrics: dict[str, Any], policy: str) -> tuple[bool, str]:
+    current = active_row(session)
+    if policy == "always" or current is None:
+        return True, "activated" if current is None else f"activated (replaces v{current.version})"
+    previous = float(current.metrics.get("roc_auc", 0.0))
+    if metrics["roc_auc"] >= previous:
+        return True, f"activated: ROC AUC {metrics['roc_auc']:.3f} ≥ v{current.version}'s {previous:.3f}"
+    return False, f"kept v{current.version}: its ROC AUC {previous:.3f} beats the new {metrics['roc_auc']:.3f}"
+
+
+def apply_batch(session: Session, trained: TrainedModel, id_range: tuple[int, int]) -> int:
+    """Score the live contacts with ids in `id_range`: probability, grade and top three reasons."""
+    frame = features_as_of(session, trained.spec, clock.now(), id_range=id_range, stage_as_of=False)
+    if frame.empty:
+        return 0
+    probabilities = trained.predict(frame)
+    grades = trained.grades(probabilities)
+    reasons = top_reasons(trained.explainer.contributions(frame), trained.explainer.features, frame)
+    rows = list(zip(
+        frame.index.astype(int).tolist(), np.round(probabilities, 6).tolist(), grades.tolist(),
+        [json.dumps(reason, ensure_ascii=False) for reason in reasons], strict=True,
+    ))
+    _write_scores(session, rows)
+    return len(rows)
+
+
+def _write_scores(session: Session, rows: list[tuple[int, float, str, str]]) -> None:
+    """Stage the scores in a temp table (raw executemany), then one UPDATE … FROM by primary key."""
+    scores = temp_table(
+        session, "scoring_tmp_predictions", Column("contact_id", Integer, primary_key=True),
+        Column("probability", Float), Column("grade", String(2)), Column("reasons", Text),
+    )
+    bulk_insert(session, scores, rows)
+    reasons: Any = scores.c.reasons
+    reasons = type_coerce(reasons, JSONType) if dialect(session) == "sqlite" else cast(reasons, JSONB)
+    session.execute(
+        update(Contact)
+        .where(Contact.id == scores.c.contact_id)
+        .values(predicted_score=scores.c.probability, grade=scores.c.grade, score_reasons=reasons),
+        execution_options={"synchronize_session": False},
+    )
+    drop_temp_table(session, scores)
+
+
+def apply_model(
+    session: Session, *, batch_size: int = 50_000, on_batch: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Score every live contact with the active model, committing batch by batch."""
+    row, trained = load_model(session)
+    scored = 0
+    for id_range in id_batches(session, batch_size):
+        count = apply_batch(session, trained, id_range)
+        session.commit()
+        scored += count
+        if on_batch:
+            on_batch(count)
+    return {"version": row.version, "kind": row.kind, "scored": scored}
+
+
+def explain_contact(session: Session, contact_id: int) -> dict[str, Any]:
+    """The active model's probability, grade and every notable reason for one contact."""
+    row, trained = load_model(session)
+    frame = features_as_of(session, trained.spec, clock.now(), id_range=(contact_id, contact_id), stage_as_of=False)
+    if frame.empty:
+        raise LookupError(f"contact {contact_id} not found (or erased)")
+    probability = float(trained.predict(frame)[0])
+    contributions = trained.explainer.contributions(frame)[0]
+    return {
+        "contact_id": contact_id, "model_version": row.version, "model_kind": row.kind,
+        "probability": probability, "grade": str(trained.grades(np.array([probability]))[0]),
+        "base_rate": trained.base_rate,
+        "reasons": explain_row(contributions, trained.explainer.features, frame.iloc[0]),
+    }

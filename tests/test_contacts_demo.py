@@ -1,0 +1,49 @@
+"""The contacts demo data: a realistic company written in bulk, and the shipped messy CSV import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from contacts.demo import MESSY_CSV, write_company
+from contacts.demo_data import Generator
+from contacts.importer import import_contacts
+from core import clock
+from core.models import Account, Consent, Contact, ContactEventStat, Conversion, Suppression
+
+
+def test_generated_company_has_a_learnable_conversion_signal(engine: Engine, session: Session) -> None:
+    company = Generator(seed=7, now=clock.now(), contacts=600).build()
+    counts = write_company(session, company)
+    session.commit()
+    assert counts["contacts"] == 600 and session.scalar(select(func.count()).select_from(Contact)) == 600
+    assert session.scalar(select(func.count()).select_from(Account).where(Account.parent_id.is_not(None))) > 0
+    postal_only = select(func.count()).select_from(Contact).where(Contact.email.is_(None), Contact.phone.is_(None))
+    assert session.scalar(postal_only) >= 3
+    assert session.scalar(select(func.count()).select_from(Suppression)) == counts["suppressions"] > 0
+    statuses = dict(session.execute(select(Consent.status, func.count()).where(Consent.channel == "email")
+                                    .group_by(Consent.status)).tuples().all())
+    assert statuses["granted"] > 5 * statuses["withdrawn"]
+    customers = set(session.scalars(select(Conversion.contact_id)))
+    assert 0.05 < len(customers) / 600 < 0.35
+    clicks = dict(session.execute(select(ContactEventStat.contact_id, ContactEventStat.count)
+                                  .where(ContactEventStat.type == "email.clicked")).tuples().all())
+    ids = set(session.scalars(select(Contact.id)))
+    mean = lambda group: sum(clicks.get(i, 0) for i in group) / max(1, len(group))  # noqa: E731
+    assert mean(customers) > 2 * mean(ids - customers)
+
+
+def test_messy_csv_normalises_dedups_and_reports(engine: Engine, session: Session, tmp_path: Path) -> None:
+    write_company(session, Generator(seed=1, now=clock.now(), contacts=60).build())
+    session.commit()
+    summary = import_contacts(engine, MESSY_CSV, report=tmp_path / "rejected.csv")
+    assert (summary.encoding, summary.delimiter) == ("cp1252", ";")
+    assert (summary.rows_read, summary.created, summary.updated, summary.merged, summary.rejected) == \
+        (31, 13, 4, 4, 10)
+    assert len((tmp_path / "rejected.csv").read_text(encoding="utf-8-sig").splitlines()) == 11
+    elodie = session.scalars(select(Contact).where(Contact.email == "elodie.lefevre@boulangerie-lefevre.fr")).one()
+    assert (elodie.phone, elodie.country, elodie.language) == ("+33612345678", "FR", "fr")
+    again = import_contacts(engine, MESSY_CSV)
+    assert (again.created, again.updated) == (0, 0)

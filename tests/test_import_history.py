@@ -1,0 +1,69 @@
+"""Importing events and conversions from an old system: contact lookup, dedupe keys, idempotency."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from contacts.history import import_conversions, import_events
+from core.models import ContactEventStat, Conversion, Event
+from tests.helpers import make_contact
+
+
+def test_events_import_from_jsonl_is_idempotent(engine: Engine, session: Session, tmp_path: Path) -> None:
+    jean = make_contact(session, email="jean@exemple.fr", phone="+33612345678", external_id="CRM-1")
+    lines = [
+        {"email": "Jean@Exemple.fr", "type": "email.opened", "occurred_at": "2024-03-01T10:00:00Z", "id": "old-1"},
+        {"phone": "06 12 34 56 78", "type": "page.visited", "occurred_at": "02/03/2024 09:15",
+         "properties": {"url": "https://exemple.fr/prix"}},
+        {"external_id": "CRM-1", "type": "form.submitted", "occurred_at": "2024-03-03", "form": "demo"},
+        {"email": "ghost@exemple.fr", "type": "email.opened", "occurred_at": "2024-03-01"},
+        {"email": "jean@exemple.fr", "type": "Bad Type", "occurred_at": "2024-03-01"},
+        {"email": "jean@exemple.fr", "type": "email.clicked"},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n", encoding="utf-8")
+    first = import_events(engine, path)
+    assert (first.rows_read, first.recorded, first.rejected) == (7, 3, 4)
+    assert {error["line"] for error in first.errors} == {4, 5, 6, 7}
+    again = import_events(engine, path)
+    assert (again.recorded, again.already_present) == (0, 3)
+    events = {event.type: event for event in session.scalars(select(Event).where(Event.contact_id == jean.id))}
+    assert events["email.opened"].dedupe_key == "old-1"
+    assert events["page.visited"].properties == {"url": "https://exemple.fr/prix"}
+    assert events["form.submitted"].properties == {"form": "demo"}
+    stat = session.get(ContactEventStat, (jean.id, "page.visited"))
+    assert stat is not None and stat.count == 1
+
+
+def test_events_import_from_csv_with_json_properties(engine: Engine, session: Session, tmp_path: Path) -> None:
+    make_contact(session, email="a@exemple.fr")
+    path = tmp_path / "events.csv"
+    path.write_text('email;type;occurred_at;properties\na@exemple.fr;email.clicked;2024-01-05;"{""url"": ""x""}"\n'
+                    'a@exemple.fr;email.clicked;2024-01-05;"{""url"": ""x""}"\n', encoding="utf-8")
+    summary = import_events(engine, path)
+    assert (summary.recorded, summary.already_present) == (1, 1)  # identical rows hash to one dedupe key
+
+
+def test_conversions_import_is_idempotent_and_writes_events(engine: Engine, session: Session, tmp_path: Path) -> None:
+    buyer = make_contact(session, email="buyer@exemple.fr")
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "email;amount;currency;occurred_at;external_ref\n"
+        "buyer@exemple.fr;1 234,50;eur;15/02/2024;INV-1\n"
+        "buyer@exemple.fr;99.90;EUR;2024-02-20;INV-2\n"
+        "buyer@exemple.fr;abc;EUR;2024-02-20;INV-3\n"
+        "nobody@exemple.fr;10;EUR;2024-02-20;INV-4\n"
+        "buyer@exemple.fr;10;EUR;2024-02-20;\n", encoding="cp1252")
+    first = import_conversions(engine, path)
+    assert (first.recorded, first.rejected) == (2, 3)
+    again = import_conversions(engine, path)
+    assert (again.recorded, again.already_present) == (0, 2)
+    amounts = sorted(session.scalars(select(Conversion.amount)).all())
+    assert amounts == [Decimal("99.90"), Decimal("1234.50")]
+    stat = session.get(ContactEventStat, (buyer.id, "conversion"))
+    assert stat is not None and stat.count == 2 and stat.total == Decimal("1334.40")

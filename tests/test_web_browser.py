@@ -1,0 +1,135 @@
+"""A real browser (headless Chromium) unsubscribes from an email link, uses the preference centre, fills a lead form."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from contacts.consent import Proof, set_consent
+from core.links import link_url
+from core.models import Consent, Contact
+from core.settings import Settings
+from tests.test_web_support import web_settings
+from web.app import create_app
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The browser checks pages, not SQL: one database is enough."""
+    return str(request.param)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(engine: Engine, settings: Settings) -> Iterator[Settings]:
+    """uvicorn on a loopback port serving the app; yields settings whose public URL is that server."""
+    port = _free_port()
+    config = web_settings(settings, public_url=f"http://127.0.0.1:{port}")
+    app = create_app(config, engine=engine, apply_interval=0.5)
+    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield config
+    instance.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not (shutil.which("chromedriver") or Path("/usr/bin/chromedriver").exists()):
+        pytest.skip("chromedriver not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--window-size=390,844", "--lang=fr-FR"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _unsubscribe_link(settings: Settings, contact_id: int) -> str:
+    """The unsubscribe link of a rendered email when the templates pipeline exists, else the one it would carry."""
+    return link_url(settings, "unsubscribe", {"c": contact_id, "m": None})
+
+
+def test_unsubscribe_preferences_and_lead_form_in_a_browser(server: Settings, browser: object, session: Session,
+                                                            tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    driver: WebDriver = browser  # type: ignore[assignment]
+    contact = Contact(email="marie@example.fr", phone="+33612345678", language="fr")
+    session.add(contact)
+    session.flush()
+    for channel in ("email", "sms"):
+        set_consent(session, contact.id, channel, "granted", Proof(source="import"))
+    session.commit()
+
+    driver.get(_unsubscribe_link(server, contact.id))
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Se désabonner"
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
+    driver.save_screenshot(str(tmp_path / "1-unsubscribe-page.png"))
+    # Preference centre: keep email, drop SMS, drop the "offers" topic, pause 4 weeks.
+    driver.find_element(By.ID, "channel-sms").click()
+    driver.find_element(By.ID, "topic-offers").click()
+    driver.find_element(By.CSS_SELECTOR, "#pause option[value='4']").click()
+    driver.find_element(By.ID, "save").click()
+    assert "Préférences enregistrées" in driver.find_element(By.TAG_NAME, "h1").text
+    driver.save_screenshot(str(tmp_path / "2-preferences-saved.png"))
+    session.expire_all()
+    status = {(c.channel, c.topic): c.status for c in session.scalars(select(Consent))}
+    assert status[("email", "marketing")] == "granted" and status[("sms", "marketing")] == "withdrawn"
+    assert status[("email", "offers")] == "withdrawn" and status[("email", "newsletter")] == "granted"
+    # Then unsubscribe with the big button.
+    driver.find_element(By.LINK_TEXT, "Revenir à mes préférences").click()
+    driver.find_element(By.ID, "unsubscribe").click()
+    assert driver.find_element(By.TAG_NAME, "h1").text == "C'est fait"
+    session.expire_all()
+    email = session.scalars(select(Consent).where(Consent.channel == "email", Consent.topic == "marketing")).one()
+    assert email.status == "withdrawn" and email.source == "unsubscribe-page" and "Chrome" in (email.user_agent or "")
+
+    # A lead form: first a mistake, then a correct submission.
+    driver.get(f"{server.public_url}/forms/demo-request?utm_source=ignored")
+    driver.find_element(By.ID, "field-email").send_keys("pas-un-email")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    assert driver.find_element(By.ID, "errors").is_displayed()
+    driver.save_screenshot(str(tmp_path / "3-form-errors.png"))
+    fields = {"field-email": "lucas@example.fr", "field-first_name": "Lucas", "field-last_name": "Bernard",
+              "field-company": "Bernard & Fils", "field-phone": "06 98 76 54 32"}
+    for element_id, value in fields.items():
+        element = driver.find_element(By.ID, element_id)
+        element.clear()
+        element.send_keys(value)
+    driver.find_element(By.ID, "field-consent").click()
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    assert "Merci !" in driver.page_source, driver.find_element(By.TAG_NAME, "main").text
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Merci !"
+    driver.save_screenshot(str(tmp_path / "4-thank-you.png"))
+    lead = session.scalars(select(Contact).where(Contact.email == "lucas@example.fr")).one()
+    assert (lead.company, lead.phone, lead.lifecycle_stage) == ("Bernard & Fils", "+33698765432", "lead")
+    assert all((tmp_path / name).stat().st_size > 1000 for name in (
+        "1-unsubscribe-page.png", "2-preferences-saved.png", "3-form-errors.png", "4-thank-you.png"))
