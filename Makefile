@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	mkdir -p demo-run
+	rm -rf demo-run && mkdir -p demo-run
 	cd demo-run && ../$(BIN)/relance demo
 
 lint: $(STAMP)

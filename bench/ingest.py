@@ -33,8 +33,9 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.db import make_engine  # noqa: E402
+from core.db import make_engine, session_scope  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
+from core.models import Campaign  # noqa: E402
 
 PG_ADMIN = os.environ.get("RELANCE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MIX = [("delivered", 50), ("open", 22), ("click", 8), ("processed", 12), ("deferred", 4), ("bounce", 3),
@@ -83,18 +84,20 @@ def _ledger(url: str, messages: int) -> list[tuple[str, str]]:
     upgrade(engine)
     now = "2026-11-23 12:00:00"
     rows = [(str(uuid.uuid4()), i + 1, f"bench{i}@example.com") for i in range(messages)]
+    with session_scope(engine) as session:  # the ORM fills the campaign's defaults, whatever columns it grows
+        campaign = Campaign(name="bench", channels=["email"], status="sending")
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO campaigns (id, name, status, definition, channels, holdout, currency, utm,"
-                                " created_at, updated_at) VALUES (1, 'bench', 'sending', '{}', '[\"email\"]', 0, 'EUR',"
-                                " '{}', :now, :now)"), {"now": now})
         connection.execute(text(
             "INSERT INTO contacts (id, email, lifecycle_stage, attributes, email_status, sms_status, mail_status, "
             "score, created_at, updated_at) VALUES (:id, :email, 'lead', '{}', 'unknown', 'unknown', 'unknown', 0, "
             ":now, :now)"), [{"id": cid, "email": email, "now": now} for _, cid, email in rows])
         connection.execute(text(
             "INSERT INTO messages (id, campaign_id, contact_id, rotation, channel, status, parts, attempts, created_at,"
-            " updated_at) VALUES (:id, 1, :cid, 0, 'email', 'sent', 1, 1, :now, :now)"),
-            [{"id": mid, "cid": cid, "now": now} for mid, cid, _ in rows])
+            " updated_at) VALUES (:id, :campaign, :cid, 0, 'email', 'sent', 1, 1, :now, :now)"),
+            [{"id": mid, "campaign": campaign_id, "cid": cid, "now": now} for mid, cid, _ in rows])
     engine.dispose()
     return [(mid, email) for mid, _, email in rows]
 

@@ -34,13 +34,14 @@ from scoring.target import Target  # noqa: E402
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 TRAINING_CONTACTS = 20_000
 BATCH = 50_000
+SECRET = "bench-secret"  # model artefacts are signed with the installation's key
 
 
 def floor_seconds(engine: object) -> float:
     """Bare feature query + predict_proba, batch by batch, no reasons and no writes."""
     started = time.perf_counter()
     with session_scope(engine) as session:  # type: ignore[arg-type]
-        _, trained = load_model(session)
+        _, trained = load_model(session, SECRET)
         for id_range in id_batches(session, BATCH):
             frame = features_as_of(session, trained.spec, clock.now(), id_range=id_range, stage_as_of=False)
             trained.model.predict_proba(frame)  # type: ignore[attr-defined]
@@ -60,7 +61,7 @@ def main() -> None:
         started = time.perf_counter()
         with session_scope(engine) as session:
             build_company(session, contacts=min(TRAINING_CONTACTS, args.contacts), now=NOW, seed=1)
-            trained = train_model(session, Target(), folds=3)
+            trained = train_model(session, Target(), secret=SECRET, folds=3)
             if args.contacts > TRAINING_CONTACTS:
                 build_company(session, contacts=args.contacts - TRAINING_CONTACTS, now=NOW, seed=2)
             contacts = session.scalar(select(func.count()).select_from(Contact))
@@ -72,7 +73,7 @@ def main() -> None:
         floor = floor_seconds(engine)
         started = time.perf_counter()
         with session_scope(engine) as session:
-            summary = apply_model(session, batch_size=BATCH)
+            summary = apply_model(session, secret=SECRET, batch_size=BATCH)
         elapsed = time.perf_counter() - started
         print(f"floor (feature query + predict_proba): {floor:.1f} s")
         print(f"apply_model: {summary['scored']:,} contacts in {elapsed:.1f} s "

@@ -11,7 +11,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from cli.common import console, engine, fail, print_json, settings
+from cli.common import console, engine, err_console, fail, print_json, progress, settings
 from contacts.duplicates import find_duplicates
 from contacts.gdpr import erase_contact, personal_data
 from contacts.merge import MergeError, merge_contacts
@@ -105,8 +105,9 @@ def export(fmt: str = typer.Option("csv", "--format", help="csv or jsonl."),
     if fmt not in ("csv", "jsonl"):
         raise fail("--format must be csv or jsonl")
     target = out.open("w", encoding="utf-8", newline="") if out else nullcontext(sys.stdout)
-    with target as handle, session_scope(engine()) as session:
-        written = write_export(session, handle, fmt)
+    with target as handle, session_scope(engine()) as session, progress(out is not None) as bar:
+        task = bar.add_task(f"Exporting to {out}", total=count_contacts(session)["contacts"])
+        written = write_export(session, handle, fmt, on_progress=lambda done: bar.advance(task, done))
     if out:
         console.print(f"{written:,} contacts written to {out}")
 
@@ -118,7 +119,7 @@ def duplicates(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Possible duplicates to review: same name + company with different emails, close spellings, shared phones."""
-    with session_scope(engine()) as session:
+    with session_scope(engine()) as session, err_console.status("Comparing contacts…", spinner="dots"):
         pairs = find_duplicates(session, threshold=threshold, limit=limit)
     if json_output:
         print_json([pair.as_dict() for pair in pairs])

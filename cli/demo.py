@@ -18,9 +18,9 @@ STEPS: list[str] = [
     "segments.demo:run",  # segments, RFM, clusters (issue 3)
     "scoring.demo:run",  # rule + predictive scoring, lift chart (issue 7)
     "templates.demo:run",  # library rendered to the outbox (issue 4)
-    # "campaigns.demo:run",  # multichannel campaign with A/B, holdout, fallback (issue 5)
+    "campaigns.demo:run",  # multichannel campaign with A/B, holdout, fallback (issue 5)
     "contacts.feedback_demo:run",  # responses through the signed endpoints (issue 6)
-    # "reports.demo:run",  # ROI table + dashboard command (issue 8)
+    "reports.demo:run",  # ROI table + dashboard command (issue 8)
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +14,28 @@ from cli.common import console, engine, fail, print_json, progress, settings
 from contacts.history import HistorySummary, import_conversions, import_events
 from contacts.importer import ImportSummary, import_contacts
 from contacts.mapping import MappingError, load_mapping
-from contacts.readers import UnreadableFile
+from contacts.readers import UnreadableFile, estimate_rows
 
 app = typer.Typer(help="Import contacts, events, conversions and returned mail.", no_args_is_help=True)
+
+
+def flowed(doc: str | None) -> str:
+    """A docstring as --help text: each paragraph on one line, so the terminal (not the source) wraps it."""
+    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+
+
+def command(typer_app: typer.Typer, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`typer_app.command(name)` with the docstring flowed into the help text."""
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        return typer_app.command(name, help=flowed(function.__doc__))(function)
+
+    return register
 
 FILE_ARGUMENT = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV, TSV or XLSX file.")
 
 
-@app.command("contacts")
+@command(app, "contacts")
 def contacts_command(
     file: Path = FILE_ARGUMENT,
     mapping: Path | None = typer.Option(None, "--mapping", exists=True, dir_okay=False,
@@ -30,10 +46,23 @@ def contacts_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Do everything, then roll back: nothing is saved."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Import contacts from CSV/XLSX: normalise, deduplicate (file and database), report bad rows.
+    """Import contacts from CSV/XLSX: normalise, deduplicate (within the file and against the database), report bad
+    rows.
 
-    Headers are recognised in English and French (email/courriel, prénom, nom, téléphone, société, code postal,
-    ville, pays, …); unknown columns become custom attributes. Re-importing the same file changes nothing.
+    [bold]Files[/]: CSV with `,` `;` tab or `|` (UTF-8 with or without BOM, cp1252/Latin-1 as French Excel writes
+    them) or XLSX (first sheet). Headers are recognised in English and French (email/courriel, prénom, nom,
+    téléphone/mobile, société, adresse, code postal, ville, pays, langue, tags, source, utm_*); unknown columns
+    become custom attributes; `email_opt_in`, `email_opt_in_date`, `email_opt_in_source` (same for sms, mail)
+    become consent records with their proof. `--mapping` overrides the detection (see
+    examples/contacts_mapping.yaml).
+
+    [bold]Same person[/]: same external id, else same email, else same phone (unless the emails differ). [bold]Merge
+    precedence[/]: a non-empty value wins over an empty one; on conflict the newer one wins (the later row of the
+    file, the file over the database); attributes merge key by key; tags are the union. Re-importing a file
+    changes nothing. Bad rows never stop the import: they are listed with line, column and reason
+    (`--report` writes them all to CSV) and the good rows are saved.
+
+    Example: relance import contacts export.csv --report rejected.csv
     """
     try:
         loaded = load_mapping(mapping)
@@ -42,7 +71,7 @@ def contacts_command(
     region = (default_region or settings().default_region).upper()
     try:
         with progress(not json_output) as bar:
-            task = bar.add_task(f"Importing {file.name}", total=None)
+            task = bar.add_task(f"Importing {file.name}", total=None if json_output else estimate_rows(file))
             summary = import_contacts(engine(), file, mapping=loaded, default_region=region, report=report,
                                       dry_run=dry_run, on_progress=lambda count: bar.advance(task, count))
     except UnreadableFile as exc:
@@ -80,41 +109,64 @@ def _print_history(summary: HistorySummary, what: str, json_output: bool) -> Non
     console.print(f"{what} from {summary.file}: {summary.rows_read:,} rows, [green]{summary.recorded:,} recorded[/], "
                   f"{summary.already_present:,} already present, [red]{summary.rejected:,} rejected[/]")
     for error in summary.errors[:15]:
-        console.print(f"  line {error['line']}: {error['reason']} {error['value']}")
+        column = f" ({error['column']})" if error["column"] else ""
+        console.print(f"  line {error['line']}{column}: {error['reason']}")
+    if summary.report:
+        console.print(f"Rejected rows written to [bold]{summary.report}[/]")
 
 
-def _history(run: Any, file: Path, what: str, default_region: str | None, json_output: bool) -> None:
+def _history(run: Any, file: Path, what: str, default_region: str | None, report: Path | None,
+             json_output: bool) -> None:
     region = (default_region or settings().default_region).upper()
     try:
         with progress(not json_output) as bar:
-            task = bar.add_task(f"Importing {what} from {file.name}", total=None)
-            summary = run(engine(), file, default_region=region, on_progress=lambda count: bar.advance(task, count))
+            task = bar.add_task(f"Importing {what} from {file.name}",
+                                total=None if json_output else estimate_rows(file))
+            summary = run(engine(), file, default_region=region, report=report,
+                          on_progress=lambda count: bar.advance(task, count))
     except UnreadableFile as exc:
         raise fail(str(exc)) from exc
     _print_history(summary, what, json_output)
 
 
-@app.command("events")
+REGION_OPTION = typer.Option(None, "--default-region", help="Region for national phone numbers (default: settings).")
+HISTORY_REPORT_OPTION = typer.Option(None, "--report", help="Write rejected rows (line, column, reason) here.")
+
+
+@command(app, "events")
 def events_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON lines or CSV file."),
-    default_region: str | None = typer.Option(None, "--default-region"),
+    default_region: str | None = REGION_OPTION,
+    report: Path | None = HISTORY_REPORT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Import timeline events: contact (email|phone|external_id|contact_id), type, occurred_at, properties.
+    """Import timeline events: the history of an old system (opens, clicks, visits, forms…).
 
-    The row's `id` or `dedupe_key` column (else a hash of the row) makes re-imports harmless.
+    One event per line (JSON lines) or row (CSV/XLSX) with the contact (email, phone, external_id or contact_id),
+    `type` (e.g. email.opened), `occurred_at` (ISO or dd/mm/yyyy), optional `properties` (JSON object) and
+    `value`; other columns become properties.
+
+    The row's `id` or `dedupe_key` column (else a hash of the row) makes re-imports harmless. Rows whose contact
+    is unknown are rejected and reported.
     """
-    _history(import_events, file, "events", default_region, json_output)
+    _history(import_events, file, "events", default_region, report, json_output)
 
 
-@app.command("conversions")
+@command(app, "conversions")
 def conversions_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, XLSX or JSON lines file."),
-    default_region: str | None = typer.Option(None, "--default-region"),
+    default_region: str | None = REGION_OPTION,
+    report: Path | None = HISTORY_REPORT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Import conversions: email|phone|external_id, amount, currency, occurred_at, external_ref (idempotent)."""
-    _history(import_conversions, file, "conversions", default_region, json_output)
+    """Import conversions (revenue), idempotent on their external reference.
+
+    Columns: email, phone or external_id (the contact); amount (`1 234,50` works); currency (default EUR);
+    occurred_at; external_ref; optional kind.
+
+    Idempotent on `external_ref` (the order or invoice number): importing the file again adds nothing.
+    """
+    _history(import_conversions, file, "conversions", default_region, report, json_output)
 
 
 # `relance import returned-mail` (returned letters) is added by the feedback module below this line.

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import func, or_, select
 
-from cli.common import console, engine, fail, print_json, progress
+from cli.common import console, engine, fail, print_json, progress, settings
 from core.db import session_scope
 from core.models import Contact
 from scoring.evaluate import capture_at, lift_chart
@@ -26,6 +26,11 @@ app = typer.Typer(help="Rule and predictive lead scoring.", no_args_is_help=True
 PLAN_OPTION = typer.Option(Path("scoring-plan.yaml"), "--plan", help="YAML scoring plan (see examples/scoring).")
 JSON_OPTION = typer.Option(False, "--json", help="Print a machine-readable summary.")
 TARGET_HELP = "auto: conversions within --horizon days after a cutoff when the timeline allows it, else ever."
+
+
+def _secret() -> str:
+    """The key model artefacts are signed with (RELANCE_SECRET_KEY)."""
+    return settings().secret_key.get_secret_value()
 
 
 def _plan(path: Path) -> ScoringPlan:
@@ -152,7 +157,8 @@ def train(
     with session_scope(engine()) as session, progress(not as_json) as bar:
         task = bar.add_task("training", total=cv)
         try:
-            result = train_model(session, spec, folds=cv, policy="if-better" if if_better else "always",
+            result = train_model(session, spec, secret=_secret(), folds=cv,
+                                 policy="if-better" if if_better else "always",
                                  on_fold=lambda _: bar.advance(task))
         except NotEnoughData as exc:
             raise fail(str(exc)) from None
@@ -171,7 +177,8 @@ def apply(batch_size: int = typer.Option(50_000, help="Contacts per batch."), as
         live = select(func.count()).select_from(Contact).where(Contact.erased_at.is_(None))
         task = bar.add_task("scoring contacts", total=session.scalar(live))
         try:
-            summary = apply_model(session, batch_size=batch_size, on_batch=lambda n: bar.advance(task, n))
+            summary = apply_model(session, secret=_secret(), batch_size=batch_size,
+                                  on_batch=lambda n: bar.advance(task, n))
         except (NoModel, ArtefactRefused) as exc:
             raise fail(str(exc)) from None
     if as_json:
@@ -201,7 +208,7 @@ def explain(
         contact_id = _find_contact(session, contact)
         result: dict[str, Any] = {"contact_id": contact_id}
         try:
-            result["model"] = explain_contact(session, contact_id)
+            result["model"] = explain_contact(session, contact_id, secret=_secret())
         except (NoModel, ArtefactRefused) as exc:
             result["model"] = {"error": str(exc)}
         if plan is not None:

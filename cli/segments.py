@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.tree import Tree
 from sqlalchemy.orm import Session
 
-from cli.common import console, engine, fail, print_json
+from cli.common import console, engine, err_console, fail, print_json
 from core.db import session_scope
 from segments import SegmentDefinitionError, load_definition
 from segments.clustering import cluster_contacts
@@ -34,7 +34,21 @@ from segments.service import (
     remove_members,
 )
 
-app = typer.Typer(help="Define, count, refresh and explain segments; RFM scores and clusters.", no_args_is_help=True)
+LANGUAGE_HELP = (
+    "Define, count, refresh and explain segments; RFM scores and clusters.\n\n"
+    "A definition is a YAML (or JSON) file: `name`, optional `description`, `kind` (dynamic | static), `match` "
+    "(all | any) and `conditions`, which nest with `all: [...]`, `any: [...]` and `not: {...}`. Conditions:\n\n"
+    "• {field: country, op: eq, value: FR} — fields: contact columns, attributes.<name>, account.<field>; ops: eq ne "
+    "in not_in contains starts_with ends_with gt gte lt lte between is_set is_not_set, and on dates before after "
+    "within (30d, 12h, 2w, 6m, 1y) within_next older_than anniversary_within (birthdays, in the contact's time "
+    "zone)\n\n"
+    "• {event: email.clicked, within: 30d, where: {url: {contains: pricing}}, count: {gte: 2}} — behaviour; "
+    "count: {eq: 0} means did not; also after/before dates and campaign\n\n"
+    "• {tag: vip} · {segment: other-segment} · {lifecycle_stage: [lead, mql]} · {score: {gte: 50}} · "
+    "{grade: [A, B]} · {reachable: email|sms|mail}\n\n"
+    "Examples: examples/segments/*.yaml. A bad definition exits with code 2 and names the path of each bad node."
+)
+app = typer.Typer(help=escape(LANGUAGE_HELP), no_args_is_help=True)
 T = TypeVar("T")
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
@@ -49,6 +63,11 @@ def _session() -> Iterator[Session]:
         raise fail(f"invalid segment definition: {exc}", code=2) from None
     except (SegmentNotFound, LookupError, ValueError) as exc:
         raise fail(str(exc)) from None
+
+
+def _working(message: str, quiet: bool) -> Any:
+    """A spinner on stderr while long work runs (nothing with --json or when not on a terminal)."""
+    return nullcontext() if quiet or not err_console.is_terminal else err_console.status(message, spinner="dots")
 
 
 def _target(session: Session, name_or_file: str) -> Any:
@@ -172,7 +191,7 @@ def refresh(
     """Recompute members, logging segment.entered / segment.exited events."""
     if (name is None) == (not all_):
         raise fail("give a segment NAME or --all", code=2)
-    with _session() as session:
+    with _session() as session, _working("Refreshing segments…", as_json):
         results = refresh_all(session) if all_ else [refresh_segment(session, name or "")]
     if as_json:
         print_json([result.as_dict() for result in results])
@@ -241,7 +260,7 @@ def remove(
 @app.command("rfm")
 def rfm(as_json: bool = JSON) -> None:
     """Score customers on recency, frequency and monetary value (attributes rfm_r/f/m, rfm_segment)."""
-    with _session() as session:
+    with _session() as session, _working("Scoring recency, frequency and monetary value…", as_json):
         groups = compute_rfm(session)
     if as_json:
         print_json([group.as_dict() for group in groups])
@@ -262,7 +281,7 @@ def cluster(
 ) -> None:
     """KMeans clusters over engagement (+ attributes), written to attributes.cluster, with profiles."""
     names = [name.strip().removeprefix("attributes.") for name in fields.split(",") if name.strip()]
-    with _session() as session:
+    with _session() as session, _working("Clustering contacts…", as_json):
         result = cluster_contacts(session, names, k=k, seed=seed)
     if as_json:
         print_json(result.as_dict())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import console, engine, settings
+from cli.common import console, engine, fail, settings
+from connectors.base import ConfigurationError
+from connectors.registry import check_channels
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +32,10 @@ def register(app: typer.Typer) -> None:
         from web.app import create_app
 
         config = settings()
+        try:
+            check_channels(config)  # a misconfigured channel fails now, naming the channel, not at the first send
+        except ConfigurationError as exc:
+            raise fail(f"RELANCE_CHANNELS: {exc}") from exc
         console.print(f"Relance web on http://{host}:{port} (public URL {config.public_url})")
         if workers > 1:
             uvicorn.run("web.main:app", host=host, port=port, workers=workers, proxy_headers=proxy_headers,

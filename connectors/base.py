@@ -15,7 +15,10 @@ class Outcome(StrEnum):
 
     ACCEPTED = "accepted"  # the provider took it; delivery comes later through feedback
     REJECTED = "rejected"  # final: do not retry (bad address, opted out, 4xx...)
-    RETRY = "retry"  # transient: retry after `retry_after` seconds (429, 5xx, network)
+    RETRY = "retry"  # transient and certainly not sent: retry after `retry_after` seconds (429, 5xx, refused)
+    # The request may have reached the provider (timeout, connection lost after sending): never resend blindly;
+    # the provider's own feedback tells (the dispatcher waits for it, then resends only what it never saw).
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class FeedbackEvent:
     properties: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Options every backend of a channel accepts because other parts read them (the SMS opt-out short number).
+SHARED_OPTIONS = frozenset({"stop_number"})
+
+
 class ConfigurationError(ValueError):
     """A channel's backend is unknown or its options are wrong (raised at start-up)."""
 
@@ -85,10 +92,16 @@ class Backend:
 
     name: ClassVar[str] = "base"
     channels: ClassVar[frozenset[str]] = frozenset()
+    # Channels on which sending the same message id twice still delivers it once (e.g. a file named after the id):
+    # after a crash, the dispatcher resends such messages at once instead of waiting for the provider's word.
+    idempotent_channels: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, channel: str, **options: Any) -> None:
         if self.channels and channel not in self.channels:
             raise ConfigurationError(f"backend {self.name!r} cannot send on channel {channel!r}")
+        unknown = sorted(set(options) - SHARED_OPTIONS)
+        if unknown:  # a typo in RELANCE_CHANNELS must not be silently ignored
+            raise ConfigurationError(f"backend {self.name!r} has no option {', '.join(map(repr, unknown))}")
         self.channel = channel
         self.options = options
 

@@ -46,7 +46,7 @@ class LettersBackend(Backend):
                 results.append(SendResult(message.message_id, Outcome.REJECTED, self.name,
                                           reason="letter has no HTML or no address lines"))
                 continue
-            document = HTML(string=message.html).render()
+            document = HTML(string=message.html, url_fetcher=_no_fetch).render()
             first_document = first_document or document
             start = len(pages) + 1
             pages.extend(document.pages)
@@ -76,3 +76,13 @@ class LettersBackend(Backend):
             if result.outcome is Outcome.ACCEPTED:
                 results[index] = SendResult(result.message_id, result.outcome, self.name,
                                             provider_message_id=f"{batch_id}/{result.message_id}", parts=result.parts)
+
+
+def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Letters embed everything: only data: URLs load, so a template cannot make the printer fetch anything."""
+    if url.startswith("data:"):
+        from weasyprint.urls import default_url_fetcher
+
+        result: dict[str, Any] = default_url_fetcher(url)
+        return result
+    raise ValueError(f"letters do not fetch external resources: {url}")

@@ -29,14 +29,16 @@ class OutboxBackend(Backend):
 
     name: ClassVar[str] = "outbox"
     channels: ClassVar[frozenset[str]] = frozenset({"email", "sms", "mail"})
+    idempotent_channels: ClassVar[frozenset[str]] = frozenset({"email", "mail"})
 
-    def __init__(self, channel: str, directory: str | Path | None = None, **options: Any) -> None:
+    def __init__(self, channel: str, directory: str | Path | None = None, from_email: str | None = None,
+                 **options: Any) -> None:
         super().__init__(channel, **options)
         if not directory:
             raise ConfigurationError("outbox backend needs a `directory` option")
         self.directory = Path(directory) / channel
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.default_from = options.get("from_email")
+        self.default_from = from_email
 
     @classmethod
     def options_from_settings(cls, channel: str, settings: Any) -> dict[str, Any]:

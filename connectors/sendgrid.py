@@ -6,6 +6,7 @@ import base64
 import http.client
 import json
 import random
+import socket
 import time
 import urllib.error
 from collections.abc import Callable, Sequence
@@ -38,8 +39,16 @@ class Attempt:
 
 
 def _address(value: str) -> dict[str, str]:
+    if "<" not in value and '"' not in value and "," not in value:  # a bare address: the common, fast case
+        return {"email": value.strip()}
     name, email = parseaddr(value)
     return {"email": email, "name": name} if name else {"email": email}
+
+
+def _never_sent(error: BaseException) -> bool:
+    """True when the request cannot have reached SendGrid (connection refused, unknown host)."""
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 def _error_text(error: HTTPError) -> str:
@@ -168,6 +177,8 @@ class SendGridBackend(Backend):
                     return Attempt(Outcome.REJECTED, reason=last, status=error.status_code)
             except NETWORK_ERRORS as error:
                 last = f"network error: {error}"
+                if not _never_sent(error):  # no idempotency key: a blind retry could send it twice
+                    return Attempt(Outcome.UNKNOWN, reason=last)
                 wait = self._delay(attempt)
             attempt += 1
             if attempt > self.max_retries or wait > self.max_wait:
@@ -204,7 +215,7 @@ class SendGridBackend(Backend):
             form = _substitution(message)
             message_key = None if form is None else (form.key, message.from_address, message.reply_to,
                                                       tuple(message.categories))
-            address = parseaddr(message.to)[1].lower()
+            address = _address(message.to)["email"].lower()
             fits = (message_key is not None and message_key == key and len(groups[-1]) < self.batch_size
                     and address not in addresses)
             if fits:

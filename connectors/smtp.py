@@ -21,8 +21,9 @@ DKIM_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"list-unsub
 
 
 class SMTPBackend(Backend):
-    """Options: host, port, username, password, security (starttls | ssl | none), timeout, from_email,
-    dkim_selector + dkim_domain + dkim_private_key (PEM text or path), rate_limit (messages/s)."""
+    """Options: host, port, username, password, security (starttls | ssl | none), ca_file (a private CA's PEM
+    for the relay's certificate), timeout, from_email, dkim_selector + dkim_domain + dkim_private_key (PEM text
+    or path), rate_limit (messages/s)."""
 
     name: ClassVar[str] = "smtp"
     channels: ClassVar[frozenset[str]] = frozenset({"email"})
@@ -31,11 +32,14 @@ class SMTPBackend(Backend):
                  password: str | SecretStr | None = None, security: str = "starttls", timeout: float = 30.0,
                  from_email: str | None = None, dkim_selector: str | None = None, dkim_domain: str | None = None,
                  dkim_private_key: str | SecretStr | None = None, rate_limit: float | None = None,
-                 **options: Any) -> None:
+                 ca_file: str | None = None, **options: Any) -> None:
         super().__init__(channel, **options)
         if security not in ("starttls", "ssl", "none"):
             raise ConfigurationError(f"security must be starttls, ssl or none, got {security!r}")
         self.host, self.security, self.timeout = host, security, float(timeout)
+        if ca_file is not None and not Path(ca_file).is_file():
+            raise ConfigurationError(f"ca_file {ca_file!r} does not exist")
+        self.ca_file = ca_file
         self.port = int(port or {"ssl": 465, "starttls": 587, "none": 25}[security])
         self.username = username
         self.password = password.get_secret_value() if isinstance(password, SecretStr) else password
@@ -61,15 +65,10 @@ class SMTPBackend(Backend):
         return {"from_email": settings.from_email}
 
     def open(self) -> smtplib.SMTP:
-        """The live connection, (re)opened and authenticated when needed."""
+        """The connection, opened and authenticated on first use (a dropped one is reopened by `_send_one`)."""
         if self.connection is not None:
-            try:
-                if self.connection.noop()[0] == 250:
-                    return self.connection
-            except smtplib.SMTPException:
-                pass
-            self.close()
-        context = ssl.create_default_context()
+            return self.connection
+        context = ssl.create_default_context(cafile=self.ca_file)
         if self.security == "ssl":
             connection: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
@@ -89,11 +88,26 @@ class SMTPBackend(Backend):
         signature = dkim.sign(raw, selector, domain, key, include_headers=DKIM_HEADERS)
         return signature + raw
 
+    def _deliver(self, sender: str, recipient: str, payload: bytes) -> dict[str, tuple[int, bytes]]:
+        """sendmail on the kept connection; one that the server dropped while idle is reopened once."""
+        reused = self.connection is not None
+        try:
+            return self.open().sendmail(sender, [recipient], payload)
+        except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError):
+            self.close()
+            if not reused:
+                raise
+        return self.open().sendmail(sender, [recipient], payload)
+
     def _send_one(self, message: OutgoingMessage) -> SendResult:
         sender = parseaddr(message.from_address or self.default_from or "")[1]
         try:
             payload = self._payload(message)
-            refused = self.open().sendmail(sender, [parseaddr(message.to)[1]], payload)
+            refused = self._deliver(sender, parseaddr(message.to)[1], payload)
+        except smtplib.SMTPAuthenticationError as error:
+            self.close()  # the relay refuses our credentials: no message is at fault, keep them for a retry
+            return SendResult(message.message_id, Outcome.RETRY, self.name, retry_after=300.0,
+                              reason=f"SMTP authentication failed: {error.smtp_code} {error.smtp_error!r}")
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             outcome = Outcome.RETRY if 400 <= code < 500 else Outcome.REJECTED

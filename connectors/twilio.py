@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
+import requests
 from pydantic import SecretStr
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from connectors.base import Backend, ConfigurationError, Outcome, OutgoingMessage, SendResult
 from connectors.ratelimit import bucket_from_options
@@ -21,6 +25,16 @@ OPTED_OUT = 21610
 RATE_LIMITED = {20429, 429}
 FINAL_CODES_REASONS = {OPTED_OUT: "recipient opted out", 21211: "invalid phone number",
                        21614: "not a mobile number", 21408: "region not enabled"}
+
+
+def _never_sent(error: BaseException) -> bool:
+    """True when the request cannot have reached Twilio (refused, unknown host, connect timeout)."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(error, requests.exceptions.ConnectionError):
+        cause = error.args[0] if error.args else None
+        return isinstance(getattr(cause, "reason", cause), NewConnectionError | NameResolutionError)
+    return isinstance(error, ConnectionRefusedError | socket.gaierror)
 
 
 class BaseURLHttpClient(TwilioHttpClient):
@@ -38,7 +52,8 @@ class BaseURLHttpClient(TwilioHttpClient):
 
 class TwilioBackend(Backend):
     """Options: account_sid, auth_token (required), messaging_service_sid or from_number, api_base_url,
-    status_callback (default: public_url + /webhooks/twilio/status), timeout, max_retries, backoff, rate_limit."""
+    status_callback (default: public_url + /webhooks/twilio/status), timeout, max_retries, backoff,
+    rate_limit (segments/s: a long code sends about 1, toll-free 3, a short code 100+)."""
 
     name: ClassVar[str] = "twilio"
     channels: ClassVar[frozenset[str]] = frozenset({"sms"})
@@ -70,14 +85,24 @@ class TwilioBackend(Backend):
             options["auth_token"] = settings.twilio_auth_token
         return options
 
+    def _callback(self, message_id: str) -> str | None:
+        """The status callback URL carrying our message id (`m`), so even a send whose answer was lost is
+        matched to its ledger row by the callbacks that follow."""
+        if not self.status_callback:
+            return None
+        separator = "&" if "?" in self.status_callback else "?"
+        return f"{self.status_callback}{separator}{urlencode({'m': message_id})}"
+
     def _send_one(self, message: OutgoingMessage) -> SendResult:
         attempt = 0
+        segments = int(message.metadata.get("segments") or 1)
         while True:
-            if self.bucket is not None:
-                self.bucket.acquire()
+            if self.bucket is not None:  # Twilio's throughput is counted in segments, not messages
+                self.bucket.acquire(min(segments, self.bucket.capacity))
             try:
                 created = self.client.messages.create(to=message.to, body=message.text or "",
-                                                      status_callback=self.status_callback or None, **self.sender)
+                                                      status_callback=self._callback(message.message_id),
+                                                      **self.sender)
                 parts = int(created.num_segments or message.metadata.get("segments") or 1)
                 return SendResult(message.message_id, Outcome.ACCEPTED, self.name, provider_message_id=created.sid,
                                   parts=parts)
@@ -89,6 +114,8 @@ class TwilioBackend(Backend):
                     return SendResult(message.message_id, Outcome.REJECTED, self.name, reason=text)
             except (TwilioException, OSError) as error:
                 reason = f"network error: {error}"
+                if not _never_sent(error):  # no idempotency key: the status callback will tell
+                    return SendResult(message.message_id, Outcome.UNKNOWN, self.name, reason=reason)
             wait = self.backoff * (2 ** attempt) * random.uniform(0.5, 1.5)
             attempt += 1
             if attempt > self.max_retries:

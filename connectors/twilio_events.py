@@ -19,7 +19,7 @@ PROVIDER = "twilio"
 
 OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "ARRET"})
 OPT_IN = frozenset({"START", "UNSTOP", "YES"})
-HELP = frozenset({"HELP", "INFO"})
+HELP = frozenset({"HELP", "INFO", "AIDE"})  # AIDE: the French word people actually send
 OPTED_OUT_ERROR = "21610"  # sending to a number that replied STOP
 
 # Twilio status -> our Event.type; statuses not listed are intermediate and produce no timeline event.

@@ -6,18 +6,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from contacts.fastsql import Bulk
 from contacts.mapping import CONTACT_FIELDS
 from contacts.normalise import account_key
 from contacts.resolve import Entity
-from contacts.rows import ConsentInput, postal_key
-from contacts.timeline import NewEvent, record_events
+from contacts.rows import ConsentInput
+from contacts.timeline import record_events_from_select
 from core import clock
 from core.db import dialect_insert
-from core.models import Account, Tag
+from core.models import Consent, Tag, UTCDateTime
 
 # Default time zone of countries that have a single one (the rest stay empty: campaigns use the default).
 COUNTRY_TIMEZONES = {
@@ -30,27 +30,25 @@ WRITTEN_COLUMNS = (*CONTACT_FIELDS, "account_id", "attributes")
 
 
 def ensure_accounts(session: Session, names: Iterable[str]) -> dict[str, int]:
-    """Account id per company name key, creating the missing accounts (one insert, one select)."""
+    """Account id per company name key, creating the missing accounts (one select, one insert)."""
     by_key: dict[str, str] = {}
     for name in names:
         by_key.setdefault(account_key(name), name)
     by_key.pop("", None)
     if not by_key:
         return {}
-    connection = session.connection()
-    found = dict(connection.execute(
-        select(Account.name_key, Account.id).where(Account.name_key.in_(by_key))
-    ).tuples().all())
+    bulk = Bulk(session)
+    lookup = "SELECT name_key, id FROM accounts WHERE name_key IN"
+    found: dict[str, int] = {key: account_id for key, account_id in bulk.select_in(lookup, sorted(by_key))}
     missing = sorted(set(by_key) - set(found))
     if missing:
         now = clock.now()
-        rows = [{"name": by_key[key][:255], "name_key": key, "attributes": {}, "created_at": now, "updated_at": now}
-                for key in missing]
-        statement = dialect_insert(session)(Account.__table__).on_conflict_do_nothing(index_elements=["name_key"])
-        connection.execute(statement, rows)
-        found.update(connection.execute(
-            select(Account.name_key, Account.id).where(Account.name_key.in_(missing))
-        ).tuples().all())
+        rows: list[tuple[Any, ...]] = [(by_key[key][:255], key, {}, now, now) for key in missing]
+        inserted = bulk.insert("accounts", ("name", "name_key", "attributes", "created_at", "updated_at"), rows,
+                               suffix="ON CONFLICT (name_key) DO NOTHING", returning="name_key, id")
+        if raced := sorted(set(missing) - {key for key, _ in inserted}):  # created meanwhile by another writer
+            inserted += bulk.select_in(lookup, raced)
+        found.update({key: account_id for key, account_id in inserted})
     return found
 
 
@@ -63,11 +61,21 @@ def link_accounts(session: Session, entities: Sequence[Entity]) -> None:
         entity.fields["account_id"] = accounts.get(account_key(entity.fields["company"]))
 
 
-def _row(entity: Entity) -> dict[str, Any]:
-    values = {name: entity.fields.get(name) for name in (*CONTACT_FIELDS, "account_id")}
-    if not values["timezone"] and values["country"]:
-        values["timezone"] = COUNTRY_TIMEZONES.get(values["country"])
-    values["attributes"] = entity.attributes
+_TIMEZONE, _COUNTRY, _STAGE, _BIRTH_DATE = map(CONTACT_FIELDS.index, ("timezone", "country", "lifecycle_stage",
+                                                                       "birth_date"))
+
+
+def _values(bulk: Bulk, entity: Entity) -> list[Any]:
+    """The WRITTEN_COLUMNS of an entity, already in the driver's types (its timezone defaulted from its country)."""
+    fields = entity.fields
+    values = list(map(fields.get, CONTACT_FIELDS))
+    if not values[_TIMEZONE] and values[_COUNTRY]:
+        values[_TIMEZONE] = COUNTRY_TIMEZONES.get(str(values[_COUNTRY]))
+    values[_STAGE] = values[_STAGE] or "subscriber"
+    if values[_BIRTH_DATE] is not None:
+        values[_BIRTH_DATE] = bulk.value(values[_BIRTH_DATE])
+    values.append(fields.get("account_id"))
+    values.append(bulk.value(entity.attributes))
     return values
 
 
@@ -75,41 +83,24 @@ def insert_contacts(session: Session, entities: Sequence[Entity]) -> None:
     """Insert new entities in multi-row statements and give each its id."""
     if not entities:
         return
-    now = clock.now()
+    bulk = Bulk(session)
+    now = bulk.value(clock.now())
     columns = [*WRITTEN_COLUMNS, "created_at", "updated_at", "email_status", "sms_status", "mail_status", "score"]
-    rows = []
-    for entity in entities:
-        values = _row(entity)
-        values["lifecycle_stage"] = values["lifecycle_stage"] or "subscriber"
-        rows.append([*(values[name] for name in WRITTEN_COLUMNS), now, now, "unknown", "unknown", "unknown", 0])
-    # Rows come back in any order (ordered RETURNING would cost one statement per row on SQLite): match them
-    # to entities by their identity keys, unique within a batch by construction of the resolver.
-    by_identity = {_identity(entity.fields): entity for entity in entities}
-    returned = Bulk(session).insert("contacts", columns, rows, returning="id, " + ", ".join(_IDENTITY_COLUMNS))
-    for contact_id, *keys in returned:
-        by_identity[_identity(dict(zip(_IDENTITY_COLUMNS, keys, strict=True)))].id = contact_id
-
-
-_IDENTITY_COLUMNS = ("external_id", "email", "phone", "first_name", "last_name", "address_line1", "postcode", "city")
-
-
-def _identity(fields: dict[str, Any]) -> tuple[Any, ...]:
-    keys = (fields.get("external_id"), fields.get("email"), fields.get("phone"))
-    return keys if any(keys) else (*keys, postal_key(fields))
+    defaults = [now, now, "unknown", "unknown", "unknown", 0]
+    rows = [_values(bulk, entity) + defaults for entity in entities]
+    for entity, contact_id in zip(entities, bulk.insert_ids("contacts", columns, rows), strict=True):
+        entity.id = contact_id
 
 
 def update_contacts(session: Session, entities: Sequence[Entity]) -> None:
     """Write changed entities back (one executemany UPDATE by primary key)."""
     if not entities:
         return
-    now = clock.now()
-    rows = []
-    for entity in entities:
-        current = _row(entity)
-        current["lifecycle_stage"] = current["lifecycle_stage"] or "subscriber"
-        rows.append([*(current[name] for name in WRITTEN_COLUMNS), now, entity.id])
+    bulk = Bulk(session)
+    now = bulk.value(clock.now())
+    rows = [[*_values(bulk, entity), now, entity.id] for entity in entities]
     assignments = ", ".join(f"{name} = ?" for name in (*WRITTEN_COLUMNS, "updated_at"))
-    Bulk(session).executemany(f"UPDATE contacts SET {assignments} WHERE id = ?", rows)
+    bulk.executemany(f"UPDATE contacts SET {assignments} WHERE id = ?", rows)
 
 
 def add_tags(session: Session, entities: Sequence[Entity]) -> set[int]:
@@ -125,9 +116,10 @@ def add_tags(session: Session, entities: Sequence[Entity]) -> set[int]:
         connection.execute(insert_dialect(Tag.__table__).on_conflict_do_nothing(index_elements=["name"]),
                            [{"name": name} for name in missing])
         tag_ids.update(connection.execute(select(Tag.name, Tag.id).where(Tag.name.in_(missing))).tuples().all())
-    contact_ids = {contact_id for contact_id, _ in wanted}
+    known = sorted({entity.id for entity in entities if entity.id is not None and entity.original is not None
+                    and entity.tags})  # contacts created by this batch have no tags yet
     existing = set(Bulk(session).select_in("SELECT contact_id, tag_id FROM contact_tags WHERE contact_id IN",
-                                           sorted(contact_ids)))
+                                           known)) if known else set()
     new_links = sorted({(contact_id, tag_ids[tag]) for contact_id, tag in wanted} - existing)
     Bulk(session).insert("contact_tags", ("contact_id", "tag_id"), new_links, suffix="ON CONFLICT DO NOTHING")
     return {contact_id for contact_id, _ in new_links}
@@ -139,31 +131,35 @@ def apply_consents(session: Session, entities: Sequence[Entity], *, default_sour
     An import never overrides a more recent consent: a dated row applies when its date is newer than the
     recorded consent; an undated row may withdraw but never re-grants over a withdrawal.
     """
-    wanted = {(entity.id, channel): consent for entity in entities if entity.id is not None
-              for channel, consent in entity.consents.items()}
-    if not wanted:
+    consenting = sorted((entity for entity in entities if entity.id is not None and entity.consents),
+                        key=lambda entity: entity.id or 0)  # a stable order avoids deadlocks between writers
+    if not consenting:
         return set()
-    contact_ids = {contact_id for contact_id, _ in wanted}
-    rows = Bulk(session).select_in(
+    bulk = Bulk(session)
+    known = [entity.id for entity in consenting if entity.original is not None]  # contacts created now have none
+    rows = bulk.select_in(
         "SELECT contact_id, channel, status, occurred_at FROM consents WHERE topic = 'marketing' AND contact_id IN",
-        sorted(contact_ids),
-    )
+        known) if known else []
     current = {(contact_id, channel): (status, _as_datetime(at)) for contact_id, channel, status, at in rows}
     now = clock.now()
     changes = [
-        _consent_row(contact_id, channel, consent, default_source, now)
-        for (contact_id, channel), consent in sorted(wanted.items(), key=lambda item: (item[0][0] or 0, item[0][1]))
-        if _consent_applies(consent, current.get((contact_id, channel)))
+        (entity.id, channel, "marketing", "granted" if consent.granted else "withdrawn",
+         (consent.source or default_source)[:255], None, None, consent.ip, None, consent.at or now)
+        for entity in consenting for channel, consent in sorted(entity.consents.items())
+        if _consent_applies(consent, current.get((entity.id or 0, channel)))
     ]
     if not changes:
         return set()
     names = ("contact_id", "channel", "topic", "status", "source", "form", "wording_version", "ip", "user_agent",
              "occurred_at")
     updates = ", ".join(f"{name} = excluded.{name}" for name in names[3:])
-    Bulk(session).insert("consents", names, [[change[name] for name in names] for change in changes],
-                         suffix=f"ON CONFLICT (contact_id, channel, topic) DO UPDATE SET {updates}")
-    record_events(session, (_consent_event(change) for change in changes))
-    return {change["contact_id"] for change in changes}
+    written = bulk.insert("consents", names, changes, returning="id",
+                          suffix=f"ON CONFLICT (contact_id, channel, topic) DO UPDATE SET {updates}")
+    ids = sorted(consent_id for (consent_id,) in written)
+    for start in range(0, len(ids), 10_000):
+        record_events_from_select(session, consent_events(session, ids[start:start + 10_000], now),
+                                  key_prefix="consent:")
+    return {int(change[0] or 0) for change in changes}
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -183,19 +179,24 @@ def _consent_applies(consent: ConsentInput, current: tuple[str, datetime] | None
     return not consent.granted
 
 
-def _consent_row(contact_id: int, channel: str, consent: ConsentInput, default_source: str,
-                 now: datetime) -> dict[str, Any]:
-    return {
-        "contact_id": contact_id, "channel": channel, "topic": "marketing",
-        "status": "granted" if consent.granted else "withdrawn",
-        "source": (consent.source or default_source)[:255], "form": None, "wording_version": None,
-        "ip": consent.ip, "user_agent": None, "occurred_at": consent.at or now,
-    }
-
-
-def _consent_event(change: dict[str, Any]) -> NewEvent:
-    at: datetime = change["occurred_at"]
-    key = f"consent:{change['contact_id']}:{change['channel']}:marketing:{change['status']}:{at.isoformat()}"
-    properties = {name: change[name] for name in ("channel", "topic", "status", "source", "form",
-                                                  "wording_version", "ip", "user_agent")}
-    return NewEvent("consent.changed", key, change["contact_id"], at, properties=properties)
+def consent_events(session: Session, consent_ids: Sequence[int], now: datetime) -> Select[Any]:
+    """`consent.changed` timeline rows for these consents, carrying their proof, built in SQL (an import writes
+    one per row): the set-based twin of `contacts.consent.set_consent`'s event."""
+    table = Consent.__table__
+    proof = [table.c[name] for name in ("channel", "topic", "status", "source", "form", "wording_version", "ip",
+                                        "user_agent")]
+    pairs = [part for column in proof for part in (literal(column.name, String), column)]
+    if session.get_bind().dialect.name == "sqlite":
+        properties: Any = func.json_object(*pairs)
+        moment: Any = table.c.occurred_at  # stored as UTC text already
+    else:
+        properties = func.jsonb_build_object(*pairs)
+        moment = func.to_char(func.timezone("UTC", table.c.occurred_at), "YYYY-MM-DD HH24:MI:SS.US")
+    key = literal("consent:", String) + cast(table.c.contact_id, String)
+    for part in (table.c.channel, table.c.topic, table.c.status, moment):
+        key = key + literal(":", String) + cast(part, String)  # String on both sides: `||`, never arithmetic
+    return select(
+        table.c.contact_id.label("contact_id"), literal("consent.changed", String).label("type"),
+        table.c.occurred_at.label("occurred_at"), properties.label("properties"), key.label("dedupe_key"),
+        literal(now, UTCDateTime()).label("created_at"),
+    ).where(table.c.id.in_(list(consent_ids)))

@@ -26,8 +26,8 @@ from core.models import Contact, Conversion, Event
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MESSY_CSV = EXAMPLES / "contacts_messy.csv"
 CONTACT_COLUMNS = ("external_id", "email", "phone", "first_name", "last_name", "company", "job_title", "language",
-                   "country", "timezone", "address_line1", "postcode", "city", "source", "utm_source", "utm_medium",
-                   "utm_campaign", "lifecycle_stage", "attributes", "email_status", "created_at")
+                   "country", "timezone", "birth_date", "address_line1", "postcode", "city", "source", "utm_source",
+                   "utm_medium", "utm_campaign", "lifecycle_stage", "attributes", "email_status", "created_at")
 
 
 def run(context: DemoContext) -> None:

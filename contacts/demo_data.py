@@ -53,6 +53,7 @@ class Generator:
 
     def __init__(self, seed: int, now: datetime, contacts: int = 5000) -> None:
         self.rng = random.Random(seed)
+        self.birth_rng = random.Random(seed + 1_000_003)  # its own stream: birth dates leave the rest unchanged
         self.now = now
         self.size = contacts
         self.fakers = {country: Faker(locale) for country, locale in LOCALES.items()}
@@ -110,6 +111,8 @@ class Generator:
             "source": rng.choice(SOURCES), "lifecycle_stage": "subscriber",
             "attributes": {"industry": account["industry"], "company_size": account["size"]} if account else {},
         }
+        if self.birth_rng.random() < 0.7:  # birthday campaigns need them; not everyone gives one
+            contact["birth_date"] = (self.now - timedelta(days=self.birth_rng.uniform(20 * 365.25, 70 * 365.25))).date()
         if postal_only or rng.random() < 0.6:
             contact.update(address_line1=faker.street_address().replace("\n", " ")[:255],
                            postcode=faker.postcode(), city=faker.city())

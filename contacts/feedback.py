@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from connectors.base import FeedbackEvent
 from contacts.feedback_effects import Resolved, apply_contact_effects, update_messages
 from contacts.feedback_parse import StoredRequest, UnusableRequest, parse_request
-from contacts.feedback_sql import member
-from contacts.timeline import NewEvent, record_events
+from contacts.feedback_sql import member, write_events
+from contacts.timeline import NewEvent
 from core import clock
 from core.db import session_scope
 from core.models import Contact, Event, InboundRequest, Message
@@ -191,7 +191,11 @@ def _record(session: Session, settings: Settings, items: list[Resolved], summary
     fresh = [item for key, item in unique.items() if key not in seen]
     summary.duplicates = len(items) - len(fresh)
     summary.unknown_messages = sum(1 for item in fresh if item.event.message_id and item.message_id is None)
-    summary.new_events = record_events(session, (_new_event(item) for item in fresh))
+    new = [_new_event(item) for item in fresh]
+    # Machine opens and clicks go on the timeline, flagged, but not into the engagement stats segments read.
+    summary.new_events = write_events(session, [event for event in new if not event.properties.get("machine")])
+    summary.new_events += write_events(session, [event for event in new if event.properties.get("machine")],
+                                       stats=False)
     summary.by_type.update(item.event.type for item in fresh)
     summary.messages.update(update_messages(session, fresh))
     summary.contacts.update(apply_contact_effects(session, settings, fresh))

@@ -44,10 +44,11 @@ class Effects:
 # Message state machine: feedback only moves a message forward (rank), terminal states are never left, so a
 # late `delivered` never overrides `bounced` and duplicates change nothing.
 TARGETS: dict[str, str] = {
+    "email.processed": "sent",  # proves a send whose outcome a crashed dispatcher never recorded
     "email.delivered": "delivered", "email.bounced": "bounced", "email.dropped": "failed",
     "sms.delivered": "delivered", "sms.failed": "failed",
 }
-RANK: dict[str, int] = {"sending": 1, "sent": 2, "delivered": 3, "bounced": 4, "failed": 4}
+RANK: dict[str, int] = {"sending": 1, "unknown": 1, "sent": 2, "delivered": 3, "bounced": 4, "failed": 4}
 _DROP_REASONS = {"bounced address": "hard_bounce", "invalid": "hard_bounce", "spam reporting address": "complaint",
                  "unsubscribed address": "unsubscribe"}
 
@@ -64,7 +65,7 @@ def update_messages(session: Session, items: Sequence[Resolved]) -> Counter[str]
             furthest[item.message_id] = item
     changed: Counter[str] = Counter()
     now = clock.now()
-    for status in ("delivered", "bounced", "failed"):
+    for status in ("sent", "delivered", "bounced", "failed"):
         chosen = [(message_id, item.event) for message_id, item in sorted(furthest.items())
                   if TARGETS[item.event.type] == status]
         if not chosen:
@@ -73,7 +74,8 @@ def update_messages(session: Session, items: Sequence[Resolved]) -> Counter[str]
         plain = [message_id for message_id, event in chosen if _reason(event) is None and _error(event) is None]
         for start in range(0, len(plain), 5000):  # the common case (deliveries): one set-based statement
             session.execute(update(Message).where(member(session, Message.id, plain[start:start + 5000]),
-                                                  Message.status.in_(allowed)).values(status=status, updated_at=now))
+                                                  Message.status.in_(allowed)).values(status=status, updated_at=now),
+                            execution_options={"synchronize_session": False})
         detailed = [(status, _reason(event), _error(event), now, message_id) for message_id, event in chosen
                     if _reason(event) is not None or _error(event) is not None]
         marks = ", ".join(f"'{name}'" for name in allowed)
@@ -131,11 +133,12 @@ def _mark_status(session: Session, column: str, value: str, ids: set[int], only_
     if not ids:
         return 0
     changed = 0
-    for chunk in _chunks(sorted(ids), 1000):
-        condition = and_(Contact.id.in_(chunk), getattr(Contact, column) != value)
+    for chunk in _chunks(sorted(ids), 5000):
+        condition = and_(member(session, Contact.id, chunk), getattr(Contact, column) != value)
         if only_from:
             condition = and_(condition, getattr(Contact, column) == only_from)
-        result = session.execute(update(Contact).where(condition).values({column: value, "updated_at": clock.now()}))
+        result = session.execute(update(Contact).where(condition).values({column: value, "updated_at": clock.now()}),
+                                 execution_options={"synchronize_session": False})
         changed += int(getattr(result, "rowcount", 0) or 0)
     return changed
 

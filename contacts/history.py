@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from contacts.fastsql import Bulk
+from contacts.fastsql import Bulk, lean_gc
 from contacts.normalise import InvalidValue, normalise_email, normalise_phone, parse_datetime
 from contacts.readers import iter_records
 from contacts.rows import RowError
@@ -40,26 +42,31 @@ class HistorySummary:
     already_present: int = 0
     rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    report: str | None = None
+    _report_writer: Any = field(default=None, repr=False, compare=False)
 
     def reject(self, error: RowError) -> None:
         self.rejected += 1
         if len(self.errors) < 1000:
             self.errors.append(asdict(error))
+        if self._report_writer is not None:
+            self._report_writer.writerow((error.line, error.column, error.value, error.reason))
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {key: value for key, value in asdict(self).items() if not key.startswith("_")}
 
 
-def import_events(engine: Engine, path: Path, *, default_region: str = "FR",
+def import_events(engine: Engine, path: Path, *, default_region: str = "FR", report: Path | None = None,
                   on_progress: Callable[[int], None] | None = None) -> HistorySummary:
-    """Import timeline events (JSONL or CSV); the dedupe key is the row's `id`/`dedupe_key` or its hash."""
-    return _run(engine, path, _event_from, _write_events, default_region, on_progress)
+    """Import timeline events (JSONL or CSV); the dedupe key is the row's `id`/`dedupe_key` or its hash.
+    Rejected rows (line, column, value, reason) go to the summary and, when given, the `report` CSV."""
+    return _run(engine, path, _event_from, _write_events, default_region, on_progress, report)
 
 
-def import_conversions(engine: Engine, path: Path, *, default_region: str = "FR",
+def import_conversions(engine: Engine, path: Path, *, default_region: str = "FR", report: Path | None = None,
                        on_progress: Callable[[int], None] | None = None) -> HistorySummary:
     """Import conversions (idempotent on `external_ref`); each new one is also a `conversion` event."""
-    return _run(engine, path, _conversion_from, _write_conversions, default_region, on_progress)
+    return _run(engine, path, _conversion_from, _write_conversions, default_region, on_progress, report)
 
 
 Parsed = tuple[int, dict[str, Any], dict[str, Any]]  # line, contact keys, payload
@@ -67,10 +74,17 @@ Parsed = tuple[int, dict[str, Any], dict[str, Any]]  # line, contact keys, paylo
 
 def _run(engine: Engine, path: Path, parse: Callable[[int, dict[str, Any], str], Parsed],
          write: Callable[[Session, list[tuple[int, int, dict[str, Any]]], HistorySummary], None],
-         region: str, on_progress: Callable[[int], None] | None) -> HistorySummary:
+         region: str, on_progress: Callable[[int], None] | None, report: Path | None) -> HistorySummary:
     summary = HistorySummary(file=path.name)
     records = iter_records(path)
-    with session_factory(engine)() as session:
+    with ExitStack() as stack:
+        stack.enter_context(lean_gc())
+        if report is not None:
+            handle = stack.enter_context(report.open("w", encoding="utf-8-sig", newline=""))
+            summary._report_writer = csv.writer(handle)
+            summary._report_writer.writerow(("line", "column", "value", "reason"))
+            summary.report = str(report)
+        session = stack.enter_context(session_factory(engine)())
         while batch := list(islice(records, BATCH_SIZE)):
             summary.rows_read += len(batch)
             parsed = []
@@ -80,7 +94,7 @@ def _run(engine: Engine, path: Path, parse: Callable[[int, dict[str, Any], str],
                         raise InvalidValue(record)
                     parsed.append(parse(line, record, region))
                 except InvalidValue as exc:
-                    summary.reject(RowError(line, getattr(exc, "column", ""), "", str(exc)))
+                    summary.reject(RowError(line, getattr(exc, "column", ""), getattr(exc, "value", ""), str(exc)))
             write(session, _with_contacts(session, parsed, summary), summary)
             session.commit()
             if on_progress is not None:
@@ -88,22 +102,40 @@ def _run(engine: Engine, path: Path, parse: Callable[[int, dict[str, Any], str],
     return summary
 
 
+class BadCell(InvalidValue):
+    """An invalid value in a named column of a history row."""
+
+    def __init__(self, column: str, value: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.column, self.value = column, "" if value is None else str(value)
+
+
+def _cell(record: dict[str, Any], name: str, parse: Callable[[str], Any]) -> Any:
+    """`parse` applied to the trimmed cell `name`; its InvalidValue names the column."""
+    raw = str(record.get(name) or "").strip()
+    try:
+        return parse(raw)
+    except BadCell:
+        raise
+    except InvalidValue as exc:
+        raise BadCell(name, raw, str(exc)) from exc
+
+
+def _contact_id(raw: str) -> int:
+    if not raw.isdigit():
+        raise InvalidValue(f"contact_id must be a number, got {raw!r}")
+    return int(raw)
+
+
 def _contact_keys(record: dict[str, Any], region: str) -> dict[str, Any]:
     keys: dict[str, Any] = {}
+    parsers: dict[str, Callable[[str], Any]] = {
+        "email": normalise_email, "phone": lambda raw: normalise_phone(raw, region), "contact_id": _contact_id,
+        "external_id": str,
+    }
     for name in _CONTACT_KEYS:
-        raw = str(record.get(name) or "").strip()
-        if not raw:
-            continue
-        if name == "email":
-            keys[name] = normalise_email(raw)
-        elif name == "phone":
-            keys[name] = normalise_phone(raw, region)
-        elif name == "contact_id":
-            if not raw.isdigit():
-                raise InvalidValue(f"contact_id must be a number, got {raw!r}")
-            keys[name] = int(raw)
-        else:
-            keys[name] = raw
+        if str(record.get(name) or "").strip():
+            keys[name] = _cell(record, name, parsers[name])
     if not keys:
         raise InvalidValue("no email, phone, external_id or contact_id to find the contact")
     return keys
@@ -136,24 +168,26 @@ def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _required_datetime(record: dict[str, Any], name: str) -> datetime:
-    raw = str(record.get(name) or "").strip()
-    if not raw:
-        raise InvalidValue(f"missing {name}")
-    return parse_datetime(raw)
+    def parse(raw: str) -> datetime:
+        if not raw:
+            raise InvalidValue(f"missing {name}")
+        return parse_datetime(raw)
+
+    return _cell(record, name, parse)
 
 
 def _event_from(line: int, record: dict[str, Any], region: str) -> Parsed:
     kind = str(record.get("type") or "").strip()
     if not re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*", kind):
-        raise InvalidValue(f"missing or malformed event type {kind!r} (e.g. email.opened)")
+        raise BadCell("type", kind, f"missing or malformed event type {kind!r} (e.g. email.opened)")
     properties = record.get("properties") or {}
     if isinstance(properties, str):
         try:
             properties = json.loads(properties)
         except ValueError as exc:
-            raise InvalidValue(f"properties is not valid JSON: {exc}") from exc
+            raise BadCell("properties", properties, f"properties is not valid JSON: {exc}") from exc
     if not isinstance(properties, dict):
-        raise InvalidValue("properties must be a JSON object")
+        raise BadCell("properties", properties, "properties must be a JSON object")
     properties = {**{k: v for k, v in record.items() if k not in _EVENT_COLUMNS and v not in (None, "")},
                   **properties}
     key = str(record.get("dedupe_key") or record.get("id") or "").strip()
@@ -161,7 +195,8 @@ def _event_from(line: int, record: dict[str, Any], region: str) -> Parsed:
         canonical = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
         key = "import:" + hashlib.sha256(canonical.encode()).hexdigest()
     payload = {"type": kind, "occurred_at": _required_datetime(record, "occurred_at"), "properties": properties,
-               "dedupe_key": key[:255], "value": _amount(record.get("value")) if record.get("value") else Decimal(0)}
+               "dedupe_key": key[:255],
+               "value": _cell(record, "value", _amount) if record.get("value") not in (None, "") else Decimal(0)}
     return line, _contact_keys(record, region), payload
 
 
@@ -192,13 +227,13 @@ def _amount(raw: Any) -> Decimal:
 def _conversion_from(line: int, record: dict[str, Any], region: str) -> Parsed:
     reference = str(record.get("external_ref") or "").strip()
     if not reference:
-        raise InvalidValue("missing external_ref (the order or invoice number makes re-imports safe)")
+        raise BadCell("external_ref", "", "missing external_ref (the order or invoice number makes re-imports safe)")
     currency = str(record.get("currency") or "EUR").strip().upper()
     if not re.fullmatch(r"[A-Z]{3}", currency):
-        raise InvalidValue(f"invalid currency {currency!r} (ISO 4217 code such as EUR)")
+        raise BadCell("currency", currency, f"invalid currency {currency!r} (ISO 4217 code such as EUR)")
     if not str(record.get("amount") or "").strip():
-        raise InvalidValue("missing amount")
-    payload = {"amount": _amount(record["amount"]), "currency": currency, "external_ref": reference[:255],
+        raise BadCell("amount", "", "missing amount")
+    payload = {"amount": _cell(record, "amount", _amount), "currency": currency, "external_ref": reference[:255],
                "occurred_at": _required_datetime(record, "occurred_at"),
                "kind": str(record.get("kind") or "purchase").strip()[:64]}
     return line, _contact_keys(record, region), payload

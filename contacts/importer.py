@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 import csv
+import gc
 import multiprocessing
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from contacts.bulk import add_tags, apply_consents, insert_contacts, link_accounts, update_contacts
-from contacts.fastsql import Bulk
+from contacts.fastsql import lean_gc
 from contacts.mapping import Mapping
 from contacts.readers import open_table
-from contacts.resolve import BatchResolver, Entity
-from contacts.rows import ParsedRow, RowError, RowParser
-from core.db import session_factory
-from core.models import Contact
+from contacts.resolve import Aliases, BatchResolver, Entity, load_aliases
+from contacts.rows import ParsedRow, RowError, RowParser, postal_key
+from core.models import Contact, Suppression
 from core.signing import hash_address
 
 BATCH_SIZE = 5000
+SQLITE_CACHE_KIB = 65536
 SAMPLE_ERRORS = 50
 REPORT_COLUMNS = ("line", "column", "value", "reason")
 
@@ -102,30 +104,56 @@ def import_contacts(
     summary = ImportSummary(file=path.name, encoding=table.encoding, delimiter=table.delimiter, dry_run=dry_run,
                             columns={table.headers[index]: target for index, target in parser.targets.items()})
     sink = ErrorSink(summary, report)
-    session = session_factory(engine)()
     try:
-        if engine.dialect.name == "sqlite":  # a larger page cache keeps index inserts off the disk
-            session.execute(text("PRAGMA cache_size = -65536"))
-        max_before = session.scalar(select(func.max(Contact.id))) or 0
-        parse_workers = default_workers() if workers is None else workers
-        for batch in _batches(table.rows, parser, batch_size, parse_workers):
-            _import_batch(session, batch, summary, sink, max_before=max_before, source=f"import:{path.name}")
-            if dry_run:
-                session.flush()
-            else:
-                session.commit()
-            if on_progress is not None:
-                on_progress(len(batch))
-        if dry_run:
-            session.rollback()
-    except BaseException:
-        session.rollback()
-        raise
+        with lean_gc(), _import_session(engine) as session:
+            _run(session, table.rows, parser, summary, sink, batch_size=batch_size, dry_run=dry_run,
+                 on_progress=on_progress, workers=default_workers() if workers is None else workers)
     finally:
-        session.close()
         sink.close()
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+@contextmanager
+def _import_session(engine: Engine) -> Iterator[Session]:
+    """A session on one connection for the whole import. On SQLite that connection gets a larger page cache
+    (index inserts stay off the disk) and checkpoints its write-ahead log less often, both put back after."""
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        tuned = ("cache_size", "wal_autocheckpoint") if sqlite else ()
+        saved = {name: int(connection.exec_driver_sql(f"PRAGMA {name}").scalar() or 0) for name in tuned}
+        if sqlite:
+            connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            connection.exec_driver_sql("PRAGMA wal_autocheckpoint = 20000")
+        connection.commit()  # end the autobegun transaction: the session's commits must be real ones
+        session = Session(bind=connection, expire_on_commit=False)
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+            for name, value in saved.items():
+                connection.exec_driver_sql(f"PRAGMA {name} = {value}")
+            connection.commit()
+
+
+def _run(session: Session, rows: Iterator[tuple[int, list[str]]], parser: RowParser, summary: ImportSummary,
+         sink: ErrorSink, *, batch_size: int, dry_run: bool, on_progress: Callable[[int], None] | None,
+         workers: int) -> None:
+    """The batches of one import, each committed (or, in a dry run, flushed and finally rolled back)."""
+    known = _Known.load(session, source=f"import:{summary.file}")
+    for batch in _batches(rows, parser, batch_size, workers):
+        _import_batch(session, batch, summary, sink, known)
+        if dry_run:
+            session.flush()
+        else:
+            session.commit()
+        if on_progress is not None:
+            on_progress(len(batch))
+    if dry_run:
+        session.rollback()
 
 
 def _chunks(rows: Iterator[tuple[int, list[str]]], size: int) -> Iterator[list[tuple[int, list[str]]]]:
@@ -146,13 +174,13 @@ def _batches(rows: Iterator[tuple[int, list[str]]], parser: RowParser, size: int
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     # ProcessPoolExecutor (not Pool): a worker that dies raises BrokenProcessPool instead of hanging.
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(parser,)) as pool:
-        pending: deque[Future[list[ParsedRow]]] = deque()
+        pending: deque[Future[list[tuple[Any, ...]]]] = deque()
         for chunk in chain(head, chunks):  # bounded read-ahead keeps memory flat
             pending.append(pool.submit(_parse_chunk, chunk))
             if len(pending) > 2 * workers:
-                yield pending.popleft().result()
+                yield [ParsedRow.from_wire(wire) for wire in pending.popleft().result()]
         while pending:
-            yield pending.popleft().result()
+            yield [ParsedRow.from_wire(wire) for wire in pending.popleft().result()]
 
 
 _worker_parser: RowParser | None = None
@@ -161,11 +189,13 @@ _worker_parser: RowParser | None = None
 def _init_worker(parser: RowParser) -> None:
     global _worker_parser
     _worker_parser = parser
+    gc.freeze()  # a parsing process lives for one import: see fastsql.lean_gc
+    gc.set_threshold(100_000, 50, 1000)
 
 
-def _parse_chunk(chunk: list[tuple[int, list[str]]]) -> list[ParsedRow]:
+def _parse_chunk(chunk: list[tuple[int, list[str]]]) -> list[tuple[Any, ...]]:
     assert _worker_parser is not None
-    return [_worker_parser.parse(line, cells) for line, cells in chunk]
+    return [_worker_parser.parse(line, cells).to_wire() for line, cells in chunk]
 
 
 def default_workers() -> int:
@@ -173,8 +203,25 @@ def default_workers() -> int:
     return max(0, min(2, (os.cpu_count() or 1) - 1))
 
 
-def _import_batch(session: Session, rows: list[ParsedRow], summary: ImportSummary, sink: ErrorSink, *,
-                  max_before: int, source: str) -> None:
+@dataclass(frozen=True)
+class _Known:
+    """What an import reads once, before its first batch."""
+
+    source: str
+    max_before: int  # contacts above this id were created by this import
+    aliases: Aliases  # emails / external ids of merged-away contacts → survivor
+    erased: frozenset[tuple[str, str]]  # (channel, address hash) of people erased under GDPR
+
+    @classmethod
+    def load(cls, session: Session, *, source: str) -> _Known:
+        max_before = session.scalar(select(func.max(Contact.id))) or 0
+        erased = frozenset(session.execute(
+            select(Suppression.channel, Suppression.address_hash).where(Suppression.reason == "erased")).tuples())
+        return cls(source, max_before, load_aliases(session) if max_before else {}, erased)
+
+
+def _import_batch(session: Session, rows: list[ParsedRow], summary: ImportSummary, sink: ErrorSink,
+                  known: _Known) -> None:
     summary.rows_read += len(rows)
     valid = []
     for row in rows:
@@ -182,37 +229,50 @@ def _import_batch(session: Session, rows: list[ParsedRow], summary: ImportSummar
             sink.reject(row.errors)
         else:
             valid.append(row)
-    valid = _drop_erased(session, valid, sink)
-    resolver = BatchResolver(session)
+    if known.erased:
+        valid = _drop_erased(valid, sink, known.erased)
+    resolver = BatchResolver(session, known.aliases)
     touched = resolver.resolve(valid)
     for error in resolver.rejected:
         sink.reject([error])
     new = [entity for entity in touched if entity.id is None]
     for entity in new:
-        entity.fields.setdefault("source", source)
+        entity.fields.setdefault("source", known.source)
     link_accounts(session, touched)
     changed = [entity for entity in touched if entity.id is not None and entity.snapshot() != entity.original]
     insert_contacts(session, new)
     update_contacts(session, changed)
     gained_tags = add_tags(session, touched)
-    consented = apply_consents(session, touched, default_source=source)
-    _count(summary, touched, new, {id(entity) for entity in changed} , gained_tags | consented, max_before)
+    consented = apply_consents(session, touched, default_source=known.source)
+    _count(summary, touched, new, {id(entity) for entity in changed}, gained_tags | consented, known.max_before)
 
 
-def _drop_erased(session: Session, rows: list[ParsedRow], sink: ErrorSink) -> list[ParsedRow]:
-    """Rows of people erased under GDPR are refused: their hashed addresses are kept for exactly this."""
-    hashes = {hash_address("email", row.fields["email"]): row for row in rows if row.fields.get("email")}
-    if not hashes:
-        return rows
-    erased = {found for (found,) in Bulk(session).select_in(
-        "SELECT address_hash FROM suppressions WHERE channel = 'email' AND reason = 'erased' AND address_hash IN",
-        sorted(hashes))}
-    for digest in erased:
-        row = hashes[digest]
-        sink.reject([RowError(row.line, "", row.fields["email"],
-                              "this person asked to be erased (GDPR): remove them from the source file")])
-    refused = {id(hashes[digest]) for digest in erased}
-    return [row for row in rows if id(row) not in refused]
+def _drop_erased(rows: list[ParsedRow], sink: ErrorSink, erased: frozenset[tuple[str, str]]) -> list[ParsedRow]:
+    """Rows of people erased under GDPR are refused: their hashed addresses (email, phone, postal address) are
+    kept for exactly this."""
+    kept = []
+    for row in rows:
+        for channel, column, address in _erasable_addresses(row):
+            if (channel, hash_address(channel, address)) in erased:
+                sink.reject([RowError(row.line, column, address, f"this {column} belongs to a person erased under "
+                                                                 "GDPR: remove them from the source file")])
+                break
+        else:
+            kept.append(row)
+    return kept
+
+
+def _erasable_addresses(row: ParsedRow) -> Iterator[tuple[str, str, str]]:
+    """(suppression channel, column, address) of the row, hashed as erasure keeps them."""
+    fields = row.fields
+    if fields.get("email"):
+        yield "email", "email", fields["email"]
+    if fields.get("phone"):
+        yield "sms", "phone", fields["phone"]
+    if not (fields.get("email") or fields.get("phone") or fields.get("external_id")):
+        key = postal_key(fields)
+        if key:
+            yield "mail", "address", key
 
 
 def _count(summary: ImportSummary, touched: list[Entity], new: list[Entity], changed: set[int],

@@ -16,6 +16,8 @@ from core.models import AuditLog, Base, Consent, Contact, ContactTag, Message, S
 
 STAGE_ORDER = ("subscriber", "lead", "mql", "sql", "opportunity", "customer", "evangelist")
 _UNIQUE_FIELDS = ("email", "external_id")
+# Where a survivor remembers the merged contact's identity keys (imports then find the survivor by them).
+ALIAS_ATTRIBUTES = {"email": "other_emails", "external_id": "other_external_ids"}
 _HANDLED_TABLES = {"contact_event_stats", "consents", "contact_tags", "segment_memberships", "messages"}
 
 
@@ -37,7 +39,8 @@ def merge_contacts(session: Session, survivor_id: int, other_id: int, *, actor: 
     """Merge `other_id` into `survivor_id` (which keeps its id); the caller commits.
 
     Fields: non-empty wins; when both differ, the more recently updated contact wins — except the survivor's
-    email and external id, which it keeps (the other email is remembered in `attributes.other_emails`). Tags, segment
+    email and external id, which it keeps (the other's are remembered in `attributes.other_emails` and
+    `attributes.other_external_ids`, so a later import of the old rows finds the survivor). Tags, segment
     memberships, events, conversions and messages move to the survivor; per channel the more recent consent
     is kept; engagement counters are summed.
     """
@@ -70,9 +73,7 @@ def _merge_fields(session: Session, survivor: Contact, other: Contact) -> dict[s
             continue  # the survivor keeps its own identity keys
         if mine is None or other_newer:
             taken[name] = theirs
-    if other.email and survivor.email and other.email != taken.get("email", survivor.email):
-        survivor.attributes = {**survivor.attributes, "other_emails": sorted(
-            {*survivor.attributes.get("other_emails", []), other.email})}
+    aliases = _aliases(survivor, other, taken)
     for name in _UNIQUE_FIELDS:  # free the unique values before the survivor takes them
         if name in taken:
             setattr(other, name, None)
@@ -83,7 +84,7 @@ def _merge_fields(session: Session, survivor: Contact, other: Contact) -> dict[s
             channel = "email" if name == "email" else "sms"
             setattr(survivor, f"{channel}_status", getattr(other, f"{channel}_status"))
     older, newer = (survivor.attributes, other.attributes) if other_newer else (other.attributes, survivor.attributes)
-    survivor.attributes = {**older, **newer}
+    survivor.attributes = {**older, **newer, **aliases}
     stages = [stage for stage in (survivor.lifecycle_stage, other.lifecycle_stage) if stage in STAGE_ORDER]
     if stages:
         survivor.lifecycle_stage = max(stages, key=STAGE_ORDER.index)
@@ -91,6 +92,19 @@ def _merge_fields(session: Session, survivor: Contact, other: Contact) -> dict[s
     survivor.updated_at = clock.now()
     session.flush()
     return taken
+
+
+def _aliases(survivor: Contact, other: Contact, taken: dict[str, Any]) -> dict[str, list[str]]:
+    """Both contacts' known aliases plus the other's email / external id when the survivor keeps its own."""
+    aliases: dict[str, list[str]] = {}
+    for name, alias in ALIAS_ATTRIBUTES.items():
+        known = {*survivor.attributes.get(alias, []), *other.attributes.get(alias, [])}
+        theirs, mine = getattr(other, name), getattr(survivor, name)
+        if theirs and mine and theirs != taken.get(name, mine):
+            known.add(theirs)
+        if known:
+            aliases[alias] = sorted(known)
+    return aliases
 
 
 def _merge_history(session: Session, keep: int, drop: int, result: MergeResult) -> None:

@@ -78,10 +78,44 @@ def _national_fast_path(compact: str, region: str) -> str | None:
     national = compact[len(prefix):]
     if not national or national.startswith("0"):
         return None
-    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-    if phonenumbers.is_valid_number_for_region(number, region):
+    if _valid_national(national, region):
         return f"+{code}{national}"
     return None  # let the full parser decide (and explain)
+
+
+# Every number type (any match makes a number valid), the common ones first.
+_TYPE_DESCS = ("mobile", "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
+               "uan", "voicemail")
+_Check = tuple[frozenset[int], re.Pattern[str]]
+
+
+@lru_cache(maxsize=512)
+def _region_checks(region: str) -> tuple[_Check | None, tuple[_Check, ...]]:
+    """The region's general pattern and one per number type, compiled once (what phonenumbers looks up per call)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+
+    def check(desc: object) -> _Check | None:
+        pattern = getattr(desc, "national_number_pattern", None)
+        if not pattern:
+            return None
+        return frozenset(getattr(desc, "possible_length", None) or ()), re.compile(pattern)
+
+    general = check(metadata.general_desc) if metadata else None
+    types = tuple(found for name in _TYPE_DESCS if (found := check(getattr(metadata, name, None))) is not None)
+    return general, types
+
+
+def _valid_national(national: str, region: str) -> bool:
+    """phonenumbers.is_valid_number_for_region for a national significant number of `region`: it matches the
+    general description and the description of some number type (lengths first, then the pattern)."""
+    general, types = _region_checks(region)
+    size = len(national)
+
+    def matches(found: _Check) -> bool:
+        lengths, pattern = found
+        return (not lengths or size in lengths) and pattern.fullmatch(national) is not None
+
+    return general is not None and matches(general) and any(matches(found) for found in types)
 
 
 @lru_cache(maxsize=512)
@@ -163,6 +197,7 @@ def normalise_country(raw: str) -> str:
 _DMY = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 
 
+@lru_cache(maxsize=8192)  # opt-in and signup dates repeat from row to row
 def parse_datetime(raw: str) -> datetime:
     """An aware UTC datetime from ISO 8601 or dd/mm/yyyy [hh:mm[:ss]] (naive values are UTC)."""
     text = raw.strip()

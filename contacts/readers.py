@@ -152,6 +152,28 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
+def estimate_rows(path: Path) -> int | None:
+    """About how many data rows a file holds, for a progress bar (lines minus the header; the sheet's size for
+    XLSX); None when it cannot tell cheaply."""
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            from openpyxl import load_workbook
+
+            workbook = load_workbook(path, read_only=True)
+            try:
+                return max((workbook.worksheets[0].max_row or 1) - 1, 0)
+            finally:
+                workbook.close()
+        lines = 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                lines += chunk.count(b"\n")
+        header = 0 if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else 1
+        return max(lines - header, 0)
+    except Exception:  # noqa: BLE001 - only a hint for the progress bar; the import reports real errors
+        return None
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, object) per non-blank line of a JSON-lines file; a string instead when a line is bad."""
     with path.open("r", encoding=detect_encoding(path)) as handle:

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from contacts.fastsql import Bulk
 from contacts.mapping import CONTACT_FIELDS
+from contacts.merge import ALIAS_ATTRIBUTES
 from contacts.rows import ConsentInput, ParsedRow, RowError, postal_key
 
 LOADED_COLUMNS = ("id", *CONTACT_FIELDS, "account_id", "attributes")
@@ -50,11 +52,35 @@ class Entity:
         return f"contact #{self.id}" if self.id is not None else f"the contact of line {self.first_line}"
 
 
+Aliases = dict[str, dict[str, int]]  # key kind (email, external_id) → value → contact id
+
+_ALIAS_SQL = {
+    "sqlite": "SELECT c.id, j.value FROM contacts AS c, json_each(c.attributes, '$.{key}') AS j "
+              "WHERE c.erased_at IS NULL AND json_type(c.attributes, '$.{key}') = 'array'",
+    "postgresql": "SELECT c.id, x.value FROM contacts AS c "
+                  "CROSS JOIN LATERAL jsonb_array_elements_text(c.attributes -> '{key}') AS x(value) "
+                  "WHERE c.erased_at IS NULL AND jsonb_typeof(c.attributes -> '{key}') = 'array'",
+}
+
+
+def load_aliases(session: Session) -> Aliases:
+    """Emails and external ids of contacts merged away (`relance contacts merge`), each with its survivor: rows
+    carrying them are the survivor, so re-importing an old file does not bring the duplicate back."""
+    sql = _ALIAS_SQL[session.get_bind().dialect.name]
+    aliases: Aliases = {}
+    for name, attribute in ALIAS_ATTRIBUTES.items():
+        rows = session.execute(text(sql.format(key=attribute))).tuples()
+        aliases[name] = {str(value): int(contact_id) for contact_id, value in rows if value}
+    return aliases
+
+
 class BatchResolver:
     """Folds a batch of parsed rows onto existing contacts and each other."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, aliases: Aliases | None = None) -> None:
         self.session = session
+        self.aliases: Aliases = aliases or {}
+        self._by_id: dict[int, Entity] = {}
         self.entities: list[Entity] = []
         self.rejected: list[RowError] = []
         self._by_email: dict[str, Entity] = {}
@@ -79,6 +105,11 @@ class BatchResolver:
         for column, values in (("external_id", externals), ("email", emails)):
             if values:
                 self._index_rows(bulk.select_in(f"{select_sql} {column} IN", sorted(values)), seen)
+        aliased = {self.aliases.get(name, {}).get(value) for name, values in (("external_id", externals),
+                                                                              ("email", emails)) for value in values}
+        aliased = {contact_id for contact_id in aliased if contact_id is not None and contact_id not in seen}
+        if aliased:
+            self._index_rows(bulk.select_in(f"{select_sql} id IN", sorted(aliased)), seen)
         # Phones only matter for rows not already matched by external id or email.
         phones = {row.fields["phone"] for row in rows if row.fields.get("phone")
                   and row.fields.get("email") not in self._by_email
@@ -107,6 +138,7 @@ class BatchResolver:
             )
             entity.original = entity.snapshot()
             self.entities.append(entity)
+            self._by_id[values["id"]] = entity
             self._index(entity)
 
     def _index(self, entity: Entity) -> None:
@@ -126,9 +158,9 @@ class BatchResolver:
 
     # -- folding ---------------------------------------------------------------------------------
     def _fold(self, row: ParsedRow) -> None:
-        external, email, phone = row.keys
-        by_external = self._by_external.get(external) if external else None
-        by_email = self._by_email.get(email) if email else None
+        external, email, phone = keys = row.keys
+        by_external = self._known(row, "external_id", external, self._by_external) if external else None
+        by_email = self._known(row, "email", email, self._by_email) if email else None
         if by_external is not None and by_email is not None and by_external is not by_email:
             self.rejected.append(RowError(
                 row.line, "email", email or "",
@@ -137,17 +169,29 @@ class BatchResolver:
             ))
             return
         target = by_external or by_email
-        if target is None and phone:
+        if target is None and phone and phone in self._by_phone:
             target = self._compatible_phone_owner(row, phone)
-        if target is None and not any(row.keys):
+        if target is None and not any(keys):
             target = self._by_postal.get(postal_key(row.fields) or "")
         if target is not None and self._external_conflict(row, target):
             return
         if target is None:
-            target = Entity(fields={}, attributes={}, first_line=row.line)
+            target = _new_entity(row)
             self.entities.append(target)
-        _apply(target, row)
+        else:
+            _apply(target, row)
         self._index(target)
+
+    def _known(self, row: ParsedRow, name: str, value: str, index: dict[str, Entity]) -> Entity | None:
+        """The entity with the row's email / external id, or whose merged-away alias it is (the row then
+        keeps the survivor's own value)."""
+        found = index.get(value)
+        if found is not None or not self.aliases:
+            return found
+        survivor = self._by_id.get(self.aliases.get(name, {}).get(value, 0))
+        if survivor is not None:
+            del row.fields[name]
+        return survivor
 
     def _compatible_phone_owner(self, row: ParsedRow, phone: str) -> Entity | None:
         external, email, _ = row.keys
@@ -170,6 +214,14 @@ class BatchResolver:
             ))
             return True
         return False
+
+
+def _new_entity(row: ParsedRow) -> Entity:
+    """A new contact made of one row (what `_apply` on an empty entity gives, without the comparisons)."""
+    fields = {name: value for name, value in row.fields.items() if value is not None}
+    return Entity(fields=fields, attributes={key: value for key, value in row.attributes.items() if value is not None},
+                  first_line=row.line, rows=1, tags=set(row.tags), consents=dict(row.consents),
+                  company_changed="company" in fields)
 
 
 def _apply(entity: Entity, row: ParsedRow) -> None:

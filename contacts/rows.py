@@ -61,12 +61,29 @@ class ParsedRow:
         """The identity keys: external id, email, phone."""
         return self.fields.get("external_id"), self.fields.get("email"), self.fields.get("phone")
 
+    def to_wire(self) -> tuple[Any, ...]:
+        """Plain tuples and dicts for the trip from a parsing process (unpickling dataclasses costs 5x more)."""
+        consents = {channel: (item.granted, item.at, item.source, item.ip) for channel, item in self.consents.items()}
+        errors = [(error.line, error.column, error.value, error.reason) for error in self.errors]
+        return self.line, self.fields, self.attributes, self.tags, consents, errors
+
+    @classmethod
+    def from_wire(cls, wire: tuple[Any, ...]) -> ParsedRow:
+        line, fields, attributes, tags, consents, errors = wire
+        return cls(line, fields, attributes, tags, {channel: ConsentInput(*item) for channel, item in consents.items()},
+                   [RowError(*error) for error in errors])
+
 
 _LANGUAGES = {"francais": "fr", "french": "fr", "anglais": "en", "english": "en", "allemand": "de", "german": "de",
               "espagnol": "es", "spanish": "es", "italien": "it", "italian": "it", "neerlandais": "nl", "dutch": "nl"}
 _STAGES = {"client": "customer", "prospect": "lead", "abonne": "subscriber", "opportunite": "opportunity"}
 _TAG_SPLIT = re.compile(r"[,;|]")
 _INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,17})")
+# Decimals with a dot, or with a comma as French exports write them; `1,234` stays text (a thousands separator?).
+_DECIMAL = re.compile(r"-?(?:0|[1-9]\d{0,14})(?:\.\d{1,6}|,(?!\d{3}$)\d{1,6})")
+_FRENCH_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{4}")
+# Countries whose postcodes are five digits that Excel turns into numbers, losing the leading zero (06000 → 6000).
+_FIVE_DIGIT_POSTCODES = frozenset({"FR", "MC", "DE", "ES", "IT", "US"})
 
 
 def _language(raw: str) -> str:
@@ -101,11 +118,22 @@ def split_tags(raw: str) -> frozenset[str]:
     return frozenset(tag for part in _TAG_SPLIT.split(raw) if (tag := clean_text(part)))
 
 
+@lru_cache(maxsize=16384)  # custom columns (sector, plan, segment…) repeat a few values
 def attribute_value(raw: str) -> Any:
-    """A custom field value: whole numbers become integers (not codes with leading zeros), the rest text."""
+    """A custom field value, typed so segments can compare it: whole numbers become integers and decimals floats
+    (not codes with leading zeros), dd/mm/yyyy dates ISO dates; the rest stays text."""
     text = clean_text(raw)
-    if text is not None and _INTEGER.fullmatch(text):
+    if text is None:
+        return None
+    if _INTEGER.fullmatch(text):
         return int(text)
+    if _DECIMAL.fullmatch(text):
+        return float(text.replace(",", "."))
+    if _FRENCH_DATE.fullmatch(text):
+        try:
+            return parse_date(text).isoformat()
+        except InvalidValue:
+            return text
     return text
 
 
@@ -175,6 +203,7 @@ class RowParser:
             self._consents(row, consent_cells)
         if self.default_source and "source" not in fields:
             fields["source"] = self.default_source
+        self._restore_postcode_zero(fields)
         _check_identity(row)
         return row
 
@@ -187,6 +216,13 @@ class RowParser:
         else:
             consent_cells[target] = raw
             consent_cells[f"{target}:column"] = column
+
+    def _restore_postcode_zero(self, fields: dict[str, Any]) -> None:
+        """`6000` from a spreadsheet cell is Nice's `06000` again (four digits where postcodes have five)."""
+        postcode = fields.get("postcode")
+        if postcode and len(postcode) == 4 and postcode.isdigit() and (
+                fields.get("country") or self.region) in _FIVE_DIGIT_POSTCODES:
+            fields["postcode"] = "0" + postcode
 
     def _assign_phone(self, row: ParsedRow, column: str, raw: str) -> None:
         region = row.fields.get("country") or self.region

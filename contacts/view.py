@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import date, datetime
 from decimal import Decimal
@@ -154,8 +154,10 @@ def to_json(data: Any) -> str:
     return json.dumps(data, default=_plain, ensure_ascii=False, indent=2)
 
 
-def write_export(session: Session, out: IO[str], fmt: str = "csv") -> int:
-    """Write every contact to `out` as CSV or JSON lines; returns the number written."""
+def write_export(session: Session, out: IO[str], fmt: str = "csv",
+                 on_progress: Callable[[int], None] | None = None) -> int:
+    """Write every contact to `out` as CSV or JSON lines; returns the number written (`on_progress` hears of
+    every thousand)."""
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")
     writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS) if fmt == "csv" else None
@@ -169,4 +171,8 @@ def write_export(session: Session, out: IO[str], fmt: str = "csv") -> int:
         else:
             out.write(json.dumps({key: _plain(value) for key, value in row.items()}, ensure_ascii=False) + "\n")
         written += 1
+        if on_progress is not None and written % 1000 == 0:
+            on_progress(1000)
+    if on_progress is not None and written % 1000:
+        on_progress(written % 1000)
     return written

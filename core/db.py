@@ -80,3 +80,31 @@ def least(session: Session) -> Any:
     from sqlalchemy import func
 
     return func.min if session.get_bind().dialect.name == "sqlite" else func.least
+
+
+SQLiteFunction = tuple[str, int, Any]  # name, number of arguments, Python callable
+
+
+def ensure_sqlite_functions(session: Session, functions: tuple[SQLiteFunction, ...]) -> None:
+    """Make deterministic Python `functions` callable from SQL on this session's SQLite connection and on every
+    future connection of its engine (no-op on other databases, which compute the same in SQL)."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    def register(dbapi_connection: Any, *_: Any) -> None:
+        for name, arity, function in functions:
+            dbapi_connection.create_function(name, arity, function, deterministic=True)
+
+    key = tuple(name for name, _, _ in functions)
+    registered: set[tuple[str, ...]] = engine.__dict__.setdefault("_relance_sqlite_functions", set())
+    if key not in registered:
+        event.listen(engine, "connect", register)
+        registered.add(key)
+    register(session.connection().connection.driver_connection)
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE/DELETE/INSERT changed (Session.execute types its result without `rowcount`)."""
+    return int(getattr(result, "rowcount", 0) or 0)

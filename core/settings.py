@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///relance.db"
+# Typical 2026 list prices in EUR: SendGrid per email, Twilio per SMS segment (France, US), a French
+# mailing house per printed page plus the postage of a 20 g "lettre verte".
+DEFAULT_UNIT_PRICES: tuple[dict[str, Any], ...] = (
+    {"channel": "email", "per_message": "0.0009"},
+    {"channel": "sms", "per_part": "0.0750"},
+    {"channel": "sms", "country": "US", "per_part": "0.0079"},
+    {"channel": "mail", "per_message": "1.3900", "per_part": "0.1200"},
+    {"channel": "mail", "postage_class": "lettre-prioritaire", "per_message": "2.1000", "per_part": "0.1200"},
+)
 
 
 class Settings(BaseSettings):
@@ -46,12 +55,36 @@ class Settings(BaseSettings):
     forms: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> form definition
     form_rate_limit: int = 10  # submissions per IP per minute
     preference_topics: list[str] = Field(default_factory=lambda: ["newsletter", "offers", "events"])
+    # Campaigns: unit prices (most specific rule wins; a campaign's `costs` come first), the dispatcher's
+    # lease, how long a message whose send was cut off waits for the provider's own word before it is resent,
+    # and how many attempts a message gets before it fails.
+    unit_prices: list[dict[str, Any]] = Field(default_factory=lambda: [dict(rule) for rule in DEFAULT_UNIT_PRICES])
+    dispatch_lease_seconds: float = 300
+    unknown_grace_seconds: float = 900
+    max_send_attempts: int = 5
+    dispatch_interval_seconds: int = 30  # how often `relance worker` looks for campaigns with work due
+    # Reports: how revenue is credited to campaigns (last-touch | first-touch | linear | time-decay), over which
+    # lookback window, the time-decay half-life, and who receives the weekly PDF (comma-separated or JSON list).
+    attribution_model: Literal["last-touch", "first-touch", "linear", "time-decay"] = "last-touch"
+    attribution_window_days: float = Field(default=30.0, gt=0)
+    attribution_half_life_days: float = Field(default=7.0, gt=0)
+    report_recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("channels", mode="before")
+    @field_validator("channels", "unit_prices", mode="before")
     @classmethod
-    def _parse_channels(cls, value: Any) -> Any:
+    def _parse_json(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
-            return json.loads(value) if value.strip() else {}
+            return json.loads(value) if value.strip() else ({} if info.field_name == "channels" else [])
+        return value
+
+    @field_validator("report_recipients", mode="before")
+    @classmethod
+    def _parse_recipients(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     def channel_config(self, channel: str) -> dict[str, Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task, unmapped
+from sqlalchemy import Engine
 
 from core import clock
 from core.db import make_engine, session_scope
@@ -15,14 +17,24 @@ from core.settings import get_settings
 from scoring.features import id_batches
 from scoring.lifecycle import advance_batch
 from scoring.plan import load_plan
-from scoring.predict import apply_batch, train_model
+from scoring.predict import apply_batch, retrain
 from scoring.registry import NoModel, load_model
 from scoring.rules import score_batch
-from scoring.target import NotEnoughData, Target
+from scoring.target import NotEnoughData
 
 
-def _engine() -> Any:
-    return make_engine(get_settings().database_url)
+@lru_cache(maxsize=4)
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+def _engine() -> Engine:
+    """One engine (and connection pool) per database for every task of the process."""
+    return _engine_for(get_settings().database_url)
+
+
+def _secret() -> str:
+    return get_settings().secret_key.get_secret_value()
 
 
 @task
@@ -44,7 +56,7 @@ def model_scores(id_range: tuple[int, int]) -> int:
     """Apply the active model to one batch (0 when there is no model yet)."""
     with session_scope(_engine()) as session:
         try:
-            _, trained = load_model(session)
+            _, trained = load_model(session, _secret())
         except NoModel:
             return 0
         return apply_batch(session, trained, id_range)
@@ -58,11 +70,11 @@ def stages(plan_path: str, id_range: tuple[int, int], now: datetime, run_key: st
 
 
 @task
-def retrain(folds: int, horizon_days: int) -> dict[str, Any]:
-    """Train a new version; it becomes active only if it evaluates at least as well as the current one."""
+def retrain_task(folds: int, horizon_days: int | None) -> dict[str, Any]:
+    """Train a new version of the active model's target; it becomes active only if it evaluates at least as well."""
     with session_scope(_engine()) as session:
         try:
-            result = train_model(session, Target(horizon_days=horizon_days), folds=folds, policy="if-better")
+            result = retrain(session, secret=_secret(), folds=folds, horizon_days=horizon_days)
         except NotEnoughData as exc:
             return {"skipped": str(exc)}
         return result.to_json()
@@ -82,9 +94,9 @@ def nightly_scoring(plan_path: str = "scoring-plan.yaml", batch_size: int = 5000
 
 
 @flow(name="scoring-weekly-retrain")
-def weekly_retrain(folds: int = 5, horizon_days: int = 90) -> dict[str, Any]:
+def weekly_retrain(folds: int = 5, horizon_days: int | None = None) -> dict[str, Any]:
     """Retrain the predictive model, keeping the previous one if the new one evaluates worse."""
-    return retrain(folds, horizon_days)
+    return retrain_task(folds, horizon_days)
 
 
 SCHEDULES: list[tuple[Any, dict[str, Any]]] = [

@@ -28,6 +28,7 @@ def run(context: DemoContext) -> None:
     console = context.console
     console.rule("[bold]Lead scoring")
     plan = load_plan(PLAN)
+    secret = context.settings.secret_key.get_secret_value()
     with session_scope(context.engine) as session:
         if not session.scalar(select(func.count()).select_from(Contact)):
             console.print("No demo company yet: generating 2,000 synthetic leads with a known signal.")
@@ -37,12 +38,12 @@ def run(context: DemoContext) -> None:
         console.print(f"Rule plan [bold]{plan.name}[/]: {rules['changed']} scores changed; "
                       f"{stages['moved']} contacts moved forward: {stages['stages']}")
         try:
-            trained = train_model(session, Target(), folds=3, seed=context.seed)
+            trained = train_model(session, Target(), secret=secret, folds=3, seed=context.seed)
         except NotEnoughData as exc:
             console.print(f"[yellow]No predictive model: {exc}[/]")
             return
         session.commit()
-        applied = apply_model(session)
+        applied = apply_model(session, secret=secret)
         chart = lift_chart(trained.metrics, context.workdir / "scoring-lift.png")
         _show_evaluation(context, trained.metrics, trained.target, chart)
         _show_hottest(context, session)

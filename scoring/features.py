@@ -43,6 +43,8 @@ class FeatureSpec:
     categorical_attributes: list[str] = field(default_factory=list)
     contact_categoricals: list[str] = field(default_factory=list)
     use_account: bool = False
+    account_numeric_attributes: list[str] = field(default_factory=list)  # the company's own custom fields
+    account_categorical_attributes: list[str] = field(default_factory=list)
     use_stage: bool = True
     use_conversions: bool = True
     event_types: list[str] = field(default_factory=list)
@@ -51,6 +53,10 @@ class FeatureSpec:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling an artefact saved before a field existed gives that field its default."""
+        self.__dict__.update({**FeatureSpec().__dict__, **state})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeatureSpec:
@@ -64,6 +70,7 @@ class FeatureSpec:
             columns.append("contact:lifecycle_stage")
         if self.use_account:
             columns += ["account:industry", "account:country"]
+            columns += [f"acct:{key}" for key in self.account_categorical_attributes]
         return columns
 
     @property
@@ -71,6 +78,7 @@ class FeatureSpec:
         columns = [f"attr:{key}" for key in self.numeric_attributes] + ["contact:tenure_days"]
         if self.use_account:
             columns.append("account:size")
+            columns += [f"acct:{key}" for key in self.account_numeric_attributes]
         for event_type in self.event_types:
             columns += [f"events:{event_type}:{days}d" for days in self.windows]
             columns += [f"events:{event_type}:all", f"recency:{event_type}"]
@@ -88,43 +96,57 @@ def discover_features(
 ) -> FeatureSpec:
     """Look at the data and decide the features; `snapshot` drops outcome-revealing ones (stage, conversions)."""
     spec = FeatureSpec(use_stage=not snapshot, use_conversions=not snapshot)
-    rows = _attribute_sample(session, sample)
-    _classify_attributes(spec, rows, max_cardinality, min_presence, set(exclude))
+    rows = _attribute_sample(session, sample, Contact.attributes)
+    spec.numeric_attributes, spec.categorical_attributes, skipped = _classify_attributes(
+        rows, max_cardinality, min_presence, set(exclude))
+    spec.skipped.update(skipped)
     spec.contact_categoricals = [
         name for name in CONTACT_CATEGORICALS if name not in exclude and _varies(session, getattr(Contact, name))
     ]
     spec.use_account = bool(session.scalar(select(func.count()).where(Contact.account_id.is_not(None))))
+    if spec.use_account:  # each contact carries its company's custom fields (rows weighted by contacts)
+        rows = _attribute_sample(session, sample, Account.attributes)
+        exclude_account = {key.removeprefix("account.") for key in exclude}
+        numeric, categorical, skipped = _classify_attributes(rows, max_cardinality, min_presence, exclude_account)
+        spec.account_numeric_attributes, spec.account_categorical_attributes = numeric, categorical
+        spec.skipped.update({f"account.{key}": why for key, why in skipped.items()})
     spec.event_types = _engagement_types(session, set(exclude), min_event_contacts)
     return spec
 
 
-def _attribute_sample(session: Session, sample: int) -> list[dict[str, Any]]:
+def _attribute_sample(session: Session, sample: int, column: Any) -> list[dict[str, Any]]:
+    """The custom attributes (contact's, or its account's) of about `sample` live contacts spread over the ids."""
     total = session.scalar(select(func.count()).select_from(Contact)) or 0
     step = max(1, total // max(sample, 1))
-    query = select(Contact.attributes).where(Contact.erased_at.is_(None))
+    query = select(column).select_from(Contact).where(Contact.erased_at.is_(None))
+    if column is Account.attributes:
+        query = query.join(Account, Account.id == Contact.account_id)
     if step > 1:
         query = query.where(Contact.id % step == 0)
     return [row or {} for row in session.scalars(query.limit(sample * 2))]
 
 
 def _classify_attributes(
-    spec: FeatureSpec, rows: list[dict[str, Any]], max_cardinality: int, min_presence: float, exclude: set[str]
-) -> None:
+    rows: list[dict[str, Any]], max_cardinality: int, min_presence: float, exclude: set[str]
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """Numeric and categorical attribute names, and why each other one is skipped."""
     values: dict[str, list[Any]] = {}
     for row in rows:
         for key, value in row.items():
             if value is not None and value != "":
                 values.setdefault(key, []).append(value)
+    numeric, categorical, skipped = [], [], {}
     for key in sorted(values):
         verdict = _attribute_kind(values[key], len(rows), max_cardinality, min_presence)
         if key in exclude:
-            spec.skipped[key] = "excluded by configuration"
+            skipped[key] = "excluded by configuration"
         elif verdict == "numeric":
-            spec.numeric_attributes.append(key)
+            numeric.append(key)
         elif verdict == "categorical":
-            spec.categorical_attributes.append(key)
+            categorical.append(key)
         else:
-            spec.skipped[key] = verdict
+            skipped[key] = verdict
+    return numeric, categorical, skipped
 
 
 def _attribute_kind(values: list[Any], rows: int, max_cardinality: int, min_presence: float) -> str:
@@ -133,7 +155,7 @@ def _attribute_kind(values: list[Any], rows: int, max_cardinality: int, min_pres
     if any(isinstance(value, dict | list) for value in values):
         return "nested value"
     numeric = pd.to_numeric(pd.Series([_plain(value) for value in values]), errors="coerce")
-    if numeric.notna().mean() >= 0.95:
+    if numeric.notna().mean() >= 0.95 and not _is_code(values):
         return "numeric" if numeric.nunique() > 1 else "constant"
     distinct = len(Counter(str(value) for value in values))
     if distinct <= 1:
@@ -141,6 +163,13 @@ def _attribute_kind(values: list[Any], rows: int, max_cardinality: int, min_pres
     if distinct > max_cardinality:
         return f"{distinct}+ distinct text values (identifier or free text)"
     return "categorical"
+
+
+def _is_code(values: list[Any]) -> bool:
+    """Digits written as fixed-length text (company numbers, postcodes, leading zeros) are codes, not quantities."""
+    lengths = {len(value) for value in values if isinstance(value, str)}
+    return len(lengths) == 1 and lengths.pop() >= 4 and all(isinstance(value, str) and value.isdigit()
+                                                            for value in values)
 
 
 def _plain(value: Any) -> Any:
@@ -168,10 +197,10 @@ def _engagement_types(session: Session, exclude: set[str], min_contacts: int) ->
 # ---------------------------------------------------------------- extraction
 
 
-def _machine_open() -> ColumnElement[bool]:
-    """Opens by privacy proxies and scanners (properties.machine) are not engagement."""
+def _machine_engagement() -> ColumnElement[bool]:
+    """Opens and clicks by privacy proxies and link scanners (properties.machine) are not engagement."""
     machine = func.coalesce(Event.properties["machine"].as_boolean(), false())
-    return and_(Event.type == "email.opened", machine.is_not(false()))
+    return and_(Event.type.in_(("email.opened", "email.clicked")), machine.is_not(false()))
 
 
 def _event_aggregates(session: Session, spec: FeatureSpec, cutoff: datetime, id_filter: Any) -> Any:
@@ -187,7 +216,7 @@ def _event_aggregates(session: Session, spec: FeatureSpec, cutoff: datetime, id_
     query = (
         select(*columns)
         .where(event_type_in(session, spec.event_types), Event.occurred_at <= cutoff, id_filter(Event.contact_id),
-               ~_machine_open())
+               ~_machine_engagement())
         .group_by(Event.contact_id)
     )
     return query.subquery("engagement")
@@ -242,6 +271,8 @@ def feature_query(
         query = query.add_columns(
             Account.industry.label("account:industry"), Account.country.label("account:country"),
             Account.size.label("account:size"),
+            *[Account.attributes[key].as_string().label(f"acct:{key}")
+              for key in spec.account_categorical_attributes + spec.account_numeric_attributes],
         )
     if spec.event_types:
         engagement = _event_aggregates(session, spec, cutoff, id_filter)

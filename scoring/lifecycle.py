@@ -123,5 +123,5 @@ def advance_all(
         if on_batch:
             on_batch(low, high)
     counts = select(Contact.lifecycle_stage, func.count()).where(Contact.erased_at.is_(None))
-    stages = dict(session.execute(counts.group_by(Contact.lifecycle_stage)).all())
-    return {"moved": moved, "stages": {str(key): int(value) for key, value in stages.items()}}
+    stages = session.execute(counts.group_by(Contact.lifecycle_stage)).tuples().all()
+    return {"moved": moved, "stages": {str(key): int(value) for key, value in stages}}

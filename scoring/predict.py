@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Column, Float, Integer, String, Text, cast, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -17,7 +19,7 @@ from core.models import Contact, JSONType
 from scoring.evaluate import Evaluation, cross_validate
 from scoring.features import features_as_of, id_batches
 from scoring.model import TrainedModel, fit_final
-from scoring.reasons import explain_row, top_reasons
+from scoring.reasons import explain_row, top_reasons_json
 from scoring.registry import active_row, load_model, store_model
 from scoring.sql import bulk_insert, dialect, drop_temp_table, temp_table
 from scoring.target import Target, training_data
@@ -60,10 +62,11 @@ def evaluate_model(
 
 
 def train_model(
-    session: Session, target: Target, *, folds: int = 5, seed: int = 0, policy: str = "always",
+    session: Session, target: Target, *, secret: str, folds: int = 5, seed: int = 0, policy: str = "always",
     exclude: tuple[str, ...] = (), on_fold: Callable[[int], None] | None = None,
 ) -> TrainResult:
-    """Evaluate, fit the chosen candidate on all rows, store it; policy 'if-better' keeps a better active model."""
+    """Evaluate, fit the chosen candidate on all rows, store it signed with `secret`; policy 'if-better' keeps
+    a better active model."""
     frame, y, spec, resolved = training_data(session, target, exclude=exclude)
     frame, y = _sample(frame, y, seed)
     evaluation = cross_validate(spec, frame, y, folds=folds, seed=seed, on_fold=on_fold)
@@ -73,8 +76,20 @@ def train_model(
     params = {"target": resolved.to_json(), "features": spec.to_json(),
               "feature_count": len(trained.explainer.features),
               "grade_thresholds": trained.grade_thresholds, "decision": decision}
-    row = store_model(session, trained, metrics=metrics, params=params, activate=activate)
+    row = store_model(session, trained, metrics=metrics, params=params, activate=activate, secret=secret)
     return TrainResult(row.version, activate, decision, metrics, resolved.to_json())
+
+
+def retrain(session: Session, *, secret: str, folds: int = 5, horizon_days: int | None = None) -> TrainResult:
+    """Scheduled retraining: the active model's target (kind, stage, horizon) with a fresh cutoff, kept only
+    if it evaluates at least as well as the active model (default target when there is no model yet)."""
+    current = active_row(session)
+    stored = dict((current.params or {}).get("target") or {}) if current is not None else {}
+    target = Target(
+        mode=stored.get("mode") or "auto", conversion_kind=stored.get("conversion_kind"), stage=stored.get("stage"),
+        horizon_days=int(horizon_days or stored.get("horizon_days") or Target.horizon_days),
+    )
+    return train_model(session, target, secret=secret, folds=folds, policy="if-better")
 
 
 def _decide(session: Session, metrics: dict[str, Any], policy: str) -> tuple[bool, str]:
@@ -89,16 +104,22 @@ def _decide(session: Session, metrics: dict[str, Any], policy: str) -> tuple[boo
 
 def apply_batch(session: Session, trained: TrainedModel, id_range: tuple[int, int]) -> int:
     """Score the live contacts with ids in `id_range`: probability, grade and top three reasons."""
-    frame = features_as_of(session, trained.spec, clock.now(), id_range=id_range, stage_as_of=False)
+    return score_frame(session, trained, _features(session, trained, id_range))
+
+
+def _features(session: Session, trained: TrainedModel, id_range: tuple[int, int]) -> pd.DataFrame:
+    return features_as_of(session, trained.spec, clock.now(), id_range=id_range, stage_as_of=False)
+
+
+def score_frame(session: Session, trained: TrainedModel, frame: pd.DataFrame) -> int:
+    """Write probability, grade and top three reasons for the contacts of a feature frame."""
     if frame.empty:
         return 0
     probabilities = trained.predict(frame)
     grades = trained.grades(probabilities)
-    reasons = top_reasons(trained.explainer.contributions(frame), trained.explainer.features, frame)
-    rows = list(zip(
-        frame.index.astype(int).tolist(), np.round(probabilities, 6).tolist(), grades.tolist(),
-        [json.dumps(reason, ensure_ascii=False) for reason in reasons], strict=True,
-    ))
+    reasons = top_reasons_json(trained.explainer.contributions(frame), trained.explainer.features, frame)
+    rows = list(zip(frame.index.astype(int).tolist(), np.round(probabilities, 6).tolist(), grades.tolist(), reasons,
+                    strict=True))
     _write_scores(session, rows)
     return len(rows)
 
@@ -122,23 +143,47 @@ def _write_scores(session: Session, rows: list[tuple[int, float, str, str]]) -> 
 
 
 def apply_model(
-    session: Session, *, batch_size: int = 50_000, on_batch: Callable[[int], None] | None = None
+    session: Session, *, secret: str, batch_size: int = 50_000, on_batch: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
-    """Score every live contact with the active model, committing batch by batch."""
-    row, trained = load_model(session)
+    """Score every live contact with the active model, committing batch by batch.
+
+    The next batch's features are read on a second connection while this one is scored and written: the
+    database works on one core while Python computes probabilities and reasons on the other.
+    """
+    row, trained = load_model(session, secret)
+    batches = id_batches(session, batch_size)
     scored = 0
-    for id_range in id_batches(session, batch_size):
-        count = apply_batch(session, trained, id_range)
-        session.commit()
-        scored += count
-        if on_batch:
-            on_batch(count)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring-prefetch") as prefetch:
+        read = partial(_read_features, session.get_bind().engine, trained) if _can_prefetch(session) else \
+            partial(_features, session, trained)
+        upcoming = prefetch.submit(read, batches[0]) if batches else None
+        for number in range(len(batches)):
+            assert upcoming is not None
+            frame = upcoming.result()
+            if number + 1 < len(batches):
+                upcoming = prefetch.submit(read, batches[number + 1])
+            count = score_frame(session, trained, frame)
+            session.commit()
+            scored += count
+            if on_batch:
+                on_batch(count)
     return {"version": row.version, "kind": row.kind, "scored": scored}
 
 
-def explain_contact(session: Session, contact_id: int) -> dict[str, Any]:
+def _can_prefetch(session: Session) -> bool:
+    """A second connection sees the same data (not an in-memory SQLite database)."""
+    url = session.get_bind().engine.url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
+def _read_features(engine: Any, trained: TrainedModel, id_range: tuple[int, int]) -> pd.DataFrame:
+    with Session(engine) as reader:
+        return _features(reader, trained, id_range)
+
+
+def explain_contact(session: Session, contact_id: int, *, secret: str) -> dict[str, Any]:
     """The active model's probability, grade and every notable reason for one contact."""
-    row, trained = load_model(session)
+    row, trained = load_model(session, secret)
     frame = features_as_of(session, trained.spec, clock.now(), id_range=(contact_id, contact_id), stage_as_of=False)
     if frame.empty:
         raise LookupError(f"contact {contact_id} not found (or erased)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from functools import lru_cache
 from typing import Any
@@ -56,7 +57,7 @@ def describe(feature: str, value: Any) -> str:
     if kind == "conversions":
         return {"count": f"{_number(float(value))} previous conversion(s)",
                 "amount": f"spent {_number(round(float(value), 2))} before"}.get(rest, f"{rest} = {value}")
-    label = FIELD_LABELS.get(feature, rest)
+    label = FIELD_LABELS.get(feature, f"company {rest}" if kind == "acct" else rest)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"no {label}"
     if isinstance(value, float | np.floating):
@@ -93,6 +94,57 @@ def top_reasons(
             for impact, pick in ordered if impact > 0.01
         ])
     return rows
+
+
+def top_reasons_json(
+    contributions: np.ndarray, features: list[str], frame: pd.DataFrame, *, count: int = 3
+) -> list[str]:
+    """`json.dumps(top_reasons(...)[row], ensure_ascii=False)` for every row, vectorised: each distinct feature
+    value that is somebody's reason is put into words and encoded once, then rows are assembled column-wise."""
+    if not len(features):
+        return ["[]"] * len(frame)
+    masked = _mask_absent(contributions, features, frame)
+    take = min(count, len(features))
+    top = np.argpartition(-masked, take - 1, axis=1)[:, :take]
+    picked = np.take_along_axis(masked, top, axis=1)
+    order = np.lexsort((-top, -picked), axis=-1)  # strongest first, ties as top_reasons orders them
+    top, picked = np.take_along_axis(top, order, axis=1), np.take_along_axis(picked, order, axis=1)
+    valid = picked > 0.01
+    table, slots = _fragments(features, frame, top, valid)
+    out = np.full(len(frame), "[", dtype=object)
+    for rank in range(take):
+        # Impacts have 3 decimals: a few thousand distinct values, each formatted once.
+        distinct, inverse = np.unique(np.round(np.where(valid[:, rank], picked[:, rank], 0.0), 3),
+                                      return_inverse=True)
+        impacts = np.array([repr(round(value, 3)) for value in distinct.tolist()], dtype=object)[inverse]
+        part = table[slots[:, rank]] + impacts + "}"
+        out = out + np.where(valid[:, rank], part if rank == 0 else ", " + part, "")
+    return list((out + "]").tolist())
+
+
+def _fragments(features: list[str], frame: pd.DataFrame, top: np.ndarray,
+               valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A table of `{"reason": …, "feature": …, "impact": ` fragments and, per row and rank, its slot in it."""
+    codes = np.empty((len(frame), len(features)), dtype=np.int64)
+    uniques = []
+    for column, feature in enumerate(features):
+        values = frame[feature]
+        if feature.startswith("recency:"):  # worded in whole days: one phrase per day, not per timestamp
+            values = np.floor(values.clip(lower=0))
+        codes[:, column], found = pd.factorize(values, use_na_sentinel=True)
+        uniques.append(found)
+    sizes = np.array([len(found) + 1 for found in uniques])  # the last slot of a feature is "missing"
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    code = np.take_along_axis(codes, top, axis=1)
+    slots = offsets[top] + np.where(code < 0, sizes[top] - 1, code)
+    table = np.full(int(sizes.sum()), "", dtype=object)
+    for slot in np.unique(slots[valid]).tolist():
+        column = int(np.searchsorted(offsets, slot, side="right")) - 1
+        position = slot - int(offsets[column])
+        value = uniques[column][position] if position < len(uniques[column]) else None
+        table[slot] = (f'{{"reason": {json.dumps(describe(features[column], value), ensure_ascii=False)}, '
+                       f'"feature": {json.dumps(features[column], ensure_ascii=False)}, "impact": ')
+    return table, slots
 
 
 def _mask_absent(contributions: np.ndarray, features: list[str], frame: pd.DataFrame) -> np.ndarray:

@@ -1,8 +1,10 @@
-"""The model registry: versioned artefacts with scikit-learn version and SHA-256, loaded only when they check out."""
+"""The model registry: versioned artefacts with scikit-learn version, SHA-256 and an HMAC signature made with the
+installation's secret key; an artefact is unpickled only when all three check out (load only our own)."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import pickle
 from typing import Any
@@ -30,12 +32,20 @@ def serialise(trained: TrainedModel) -> bytes:
     return buffer.getvalue()
 
 
+def artefact_signature(artefact: bytes, secret: str) -> str:
+    """HMAC-SHA256 of the artefact under a key derived from the secret: only this installation can produce it."""
+    key = hashlib.sha256(f"relance:scoring-model:{secret}".encode()).digest()
+    return hmac.new(key, artefact, hashlib.sha256).hexdigest()
+
+
 def store_model(
-    session: Session, trained: TrainedModel, *, metrics: dict[str, Any], params: dict[str, Any], activate: bool
+    session: Session, trained: TrainedModel, *, metrics: dict[str, Any], params: dict[str, Any], activate: bool,
+    secret: str,
 ) -> ScoringModel:
-    """Save a new version; when `activate`, it becomes the one model that scores contacts."""
+    """Save a new version, signed with `secret`; when `activate`, it becomes the one model that scores contacts."""
     artefact = serialise(trained)
     version = (session.scalar(select(func.max(ScoringModel.version))) or 0) + 1
+    params = {**params, "signature": artefact_signature(artefact, secret)}
     row = ScoringModel(
         version=version, kind=trained.kind, params=params, metrics=metrics, artefact=artefact,
         sklearn_version=sklearn.__version__, sha256=hashlib.sha256(artefact).hexdigest(), active=False,
@@ -68,8 +78,8 @@ def list_models(session: Session) -> list[ScoringModel]:
     return list(session.scalars(select(ScoringModel).order_by(ScoringModel.version.desc())))
 
 
-def load_model(session: Session, version: int | None = None) -> tuple[ScoringModel, TrainedModel]:
-    """The active model (or `version`), after checking its hash and scikit-learn version."""
+def load_model(session: Session, secret: str, version: int | None = None) -> tuple[ScoringModel, TrainedModel]:
+    """The active model (or `version`), after checking its hash, signature and scikit-learn version."""
     if version is None:
         row = active_row(session)
         if row is None:
@@ -78,16 +88,23 @@ def load_model(session: Session, version: int | None = None) -> tuple[ScoringMod
         row = session.scalar(select(ScoringModel).where(ScoringModel.version == version))
         if row is None:
             raise NoModel(f"no model version {version}")
-    return row, verify_and_load(row)
+    return row, verify_and_load(row, secret)
 
 
-def verify_and_load(row: ScoringModel) -> TrainedModel:
-    """Unpickle an artefact only if its SHA-256 matches our row and it was built by this scikit-learn."""
+def verify_and_load(row: ScoringModel, secret: str) -> TrainedModel:
+    """Unpickle an artefact only if its SHA-256 matches our row, our secret key signed it, and it was built by
+    this scikit-learn (a pickle runs code when loaded: never load one we did not write)."""
     digest = hashlib.sha256(row.artefact).hexdigest()
     if digest != row.sha256:
         raise ArtefactRefused(
             f"model v{row.version}: artefact SHA-256 {digest[:12]}… does not match the registry "
             f"({row.sha256[:12]}…); it was altered after training — refusing to load it. Retrain the model."
+        )
+    signature = str((row.params or {}).get("signature") or "")
+    if not hmac.compare_digest(signature, artefact_signature(row.artefact, secret)):
+        raise ArtefactRefused(
+            f"model v{row.version} was not signed with this installation's secret key (RELANCE_SECRET_KEY): "
+            "it was written elsewhere, or the key changed — refusing to load it. Run `relance score train`."
         )
     if row.sklearn_version != sklearn.__version__:
         raise ArtefactRefused(

@@ -38,7 +38,7 @@ def _is_rule_event(rule: BehaviourRule, now: datetime) -> ColumnElement[bool]:
     clauses = [Event.type == rule.event]
     if rule.horizon is not None:
         clauses.append(Event.occurred_at > now - timedelta(days=rule.horizon))
-    if rule.event == "email.opened":  # privacy proxies and scanners are not people reading
+    if rule.event in ("email.opened", "email.clicked"):  # privacy proxies and link scanners are not people
         clauses.append(func.coalesce(Event.properties["machine"].as_boolean(), False).is_(False))
     for key, value in rule.where.items():
         clauses.append(Event.properties[key].as_string() == str(value))

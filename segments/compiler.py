@@ -173,7 +173,7 @@ def as_definition(definition: SegmentDefinition | dict[str, Any]) -> SegmentDefi
     return definition if isinstance(definition, SegmentDefinition) else parse_definition(definition)
 
 
-def compile_definition(session: Session, definition: SegmentDefinition | dict[str, Any]) -> Select[int]:
+def compile_definition(session: Session, definition: SegmentDefinition | dict[str, Any]) -> Select[Any]:
     """One `SELECT contacts.id` for the definition (bound parameters only; erased contacts never match)."""
     parsed = as_definition(definition)
     ctx = make_context(session, resolve_segments(session, parsed.name, top_level_nodes(parsed)))

@@ -8,45 +8,9 @@ from typing import Any
 from sqlalchemy import Integer, Select, String, and_, cast, delete, exists, func, literal, select
 from sqlalchemy.orm import Session
 
-from core.db import dialect_insert, greatest, least
-from core.models import ContactEventStat, Event, JSONType, Segment, SegmentMembership, UTCDateTime
-
-
-def record_events_from_select(session: Session, source: Select[Any], *, key_prefix: str) -> int:
-    """Set-based `contacts.timeline.record_events`: INSERT…SELECT events from `source` (columns labelled like
-    Event's, every dedupe_key starting with `key_prefix`), skipping known keys, then bump the per-contact
-    stats from exactly the rows just inserted (ids above the previous maximum, with that key prefix)."""
-    before = session.scalar(select(func.coalesce(func.max(Event.id), 0)))
-    insert = dialect_insert(session)
-    columns = [column.key for column in source.selected_columns]
-    added = session.connection().execute(
-        insert(Event.__table__).from_select(columns, source).on_conflict_do_nothing(index_elements=["dedupe_key"]),
-        execution_options={"preserve_rowcount": True},
-    ).rowcount
-    if not added:
-        return 0
-    after = session.scalar(select(func.max(Event.id)))
-    fresh = (
-        select(Event.contact_id, Event.type, func.count(), func.min(Event.occurred_at), func.max(Event.occurred_at),
-               literal(0))
-        # A closed id range keeps SQLite on the rowid (an open one tempts it into the contact_id index).
-        .where(Event.id > before, Event.id <= after, Event.dedupe_key.startswith(key_prefix, autoescape=True),
-               Event.contact_id.is_not(None))
-        .group_by(Event.contact_id, Event.type)
-        .order_by(Event.contact_id, Event.type)
-    )
-    stat_columns = ["contact_id", "type", "count", "first_at", "last_at", "total"]
-    statement = insert(ContactEventStat.__table__).from_select(stat_columns, fresh)
-    statement = statement.on_conflict_do_update(
-        index_elements=["contact_id", "type"],
-        set_={
-            "count": ContactEventStat.count + statement.excluded.count,
-            "first_at": least(session)(ContactEventStat.first_at, statement.excluded.first_at),
-            "last_at": greatest(session)(ContactEventStat.last_at, statement.excluded.last_at),
-        },
-    )
-    session.connection().execute(statement)
-    return int(added or 0)
+from contacts.timeline import record_events_from_select
+from core.db import dialect_insert
+from core.models import JSONType, Segment, SegmentMembership, UTCDateTime
 
 
 def _event_source(segment: Segment, contact_ids: Any, change: str, at: datetime) -> Select[Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func
+from sqlalchemy import and_, case, exists, func
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.models import Consent, Contact, Suppression
@@ -42,3 +42,27 @@ def reachable_condition(ctx: Context, channel: str) -> ColumnElement[bool]:
         return and_(alive, _present(Contact.address_line1), _present(Contact.postcode), _present(Contact.city),
                     Contact.mail_status != "invalid", ~_consent("mail", "withdrawn"))
     raise ValueError(f"unknown channel {channel!r}")
+
+
+def unreachable_reason(ctx: Context, channel: str) -> ColumnElement[str]:
+    """Why a contact is not reachable on `channel` (first failing check, as `reachable_condition` orders them):
+    invalid_address, suppressed or no_consent; NULL when reachable."""
+    if channel == "email":
+        address, status, suppressed = Contact.email, Contact.email_status, _suppressed(ctx, "email", Contact.email)
+        consent = _consent("email", "granted")
+    elif channel == "sms":
+        address, status, suppressed = Contact.phone, Contact.sms_status, _suppressed(ctx, "sms", Contact.phone)
+        consent = _consent("sms", "granted")
+    elif channel == "mail":
+        present = and_(_present(Contact.address_line1), _present(Contact.postcode), _present(Contact.city))
+        return case(
+            (~and_(Contact.erased_at.is_(None), present, Contact.mail_status != "invalid"), "invalid_address"),
+            (_consent("mail", "withdrawn"), "no_consent"),
+        )
+    else:
+        raise ValueError(f"unknown channel {channel!r}")
+    return case(
+        (~and_(Contact.erased_at.is_(None), _present(address), status != "invalid"), "invalid_address"),
+        (suppressed, "suppressed"),
+        (~consent, "no_consent"),
+    )

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.models import UTCDateTime
 
-# Quintile from cume_dist(): ties share a score (NTILE would split equal customers across quintiles).
+# Quintile from percent_rank(): ties share the lowest quintile of their run, so the many customers with a single
+# order get F = 1 (with cume_dist() they would share the highest, and one-time buyers would look loyal).
 _QUINTILE = (
-    "CASE WHEN {cd} <= 0.2 THEN 1 WHEN {cd} <= 0.4 THEN 2 WHEN {cd} <= 0.6 THEN 3 WHEN {cd} <= 0.8 THEN 4 ELSE 5 END"
+    "CASE WHEN {pr} < 0.2 THEN 1 WHEN {pr} < 0.4 THEN 2 WHEN {pr} < 0.6 THEN 3 WHEN {pr} < 0.8 THEN 4 ELSE 5 END"
 )
 
 # Classic RFM grid on (R, F, M); the first matching rule wins.
@@ -28,20 +29,28 @@ SEGMENT_RULES = """CASE
   WHEN r = 2 THEN 'about_to_sleep'
   ELSE 'hibernating' END"""
 
+# Purchases come from `conversions`, and for contacts with none there, from imported `conversion` events (their
+# per-contact stats: count, last time, summed value). Erased contacts are never scored.
 SCORES_SQL = f"""
 CREATE TEMPORARY TABLE rfm_scores AS
 WITH base AS (
-  SELECT contact_id, MAX(occurred_at) AS last_at, COUNT(*) AS frequency, SUM(amount) AS monetary
-  FROM conversions WHERE contact_id IS NOT NULL AND occurred_at <= :now GROUP BY contact_id
+  SELECT v.contact_id, MAX(v.occurred_at) AS last_at, COUNT(*) AS frequency, SUM(v.amount) AS monetary
+  FROM conversions AS v JOIN contacts AS c ON c.id = v.contact_id AND c.erased_at IS NULL
+  WHERE v.occurred_at <= :now GROUP BY v.contact_id
+  UNION ALL
+  SELECT s.contact_id, s.last_at, s.count, s.total
+  FROM contact_event_stats AS s JOIN contacts AS c ON c.id = s.contact_id AND c.erased_at IS NULL
+  WHERE s.type = 'conversion' AND s.count > 0
+    AND NOT EXISTS (SELECT 1 FROM conversions AS v WHERE v.contact_id = s.contact_id)
 ), ranked AS (
   SELECT contact_id, last_at, frequency, monetary,
-         CUME_DIST() OVER (ORDER BY last_at) AS r_cd,
-         CUME_DIST() OVER (ORDER BY frequency) AS f_cd,
-         CUME_DIST() OVER (ORDER BY monetary) AS m_cd
+         PERCENT_RANK() OVER (ORDER BY last_at) AS r_pr,
+         PERCENT_RANK() OVER (ORDER BY frequency) AS f_pr,
+         PERCENT_RANK() OVER (ORDER BY monetary) AS m_pr
   FROM base
 ), scored AS (
-  SELECT contact_id, frequency, monetary, {_QUINTILE.format(cd="r_cd")} AS r, {_QUINTILE.format(cd="f_cd")} AS f,
-         {_QUINTILE.format(cd="m_cd")} AS m
+  SELECT contact_id, frequency, monetary, {_QUINTILE.format(pr="r_pr")} AS r, {_QUINTILE.format(pr="f_pr")} AS f,
+         {_QUINTILE.format(pr="m_pr")} AS m
   FROM ranked
 )
 SELECT contact_id, frequency, monetary, r, f, m, {SEGMENT_RULES} AS segment FROM scored
@@ -77,8 +86,9 @@ class RfmGroup:
 
 
 def compute_rfm(session: Session) -> list[RfmGroup]:
-    """Score every contact with a conversion: `attributes.rfm_r/rfm_f/rfm_m` (1-5, 5 = best) and
-    `attributes.rfm_segment` (champions, loyal, at_risk, hibernating, ...). All in SQL; the caller commits."""
+    """Score every contact with a purchase (conversions, else imported `conversion` events):
+    `attributes.rfm_r/rfm_f/rfm_m` (1-5, 5 = best; ties share a score) and `attributes.rfm_segment` (champions,
+    loyal, new_customers, at_risk, hibernating, ...). All in SQL; the caller commits."""
     dialect = session.get_bind().dialect.name
     session.execute(text("DROP TABLE IF EXISTS rfm_scores"))
     session.execute(text(SCORES_SQL).bindparams(bindparam("now", type_=UTCDateTime())), {"now": clock.now()})

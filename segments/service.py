@@ -85,7 +85,9 @@ def definition_of(segment: Segment) -> SegmentDefinition:
     return as_definition({**segment.definition, "name": segment.name})
 
 
-def _query_for(session: Session, target: Segment | SegmentDefinition | dict[str, Any]) -> Any:
+def members_query(session: Session, target: Segment | SegmentDefinition | dict[str, Any]) -> Any:
+    """`SELECT id` of the contacts in a stored segment right now (static: its list; dynamic: its definition,
+    evaluated live) or matching an unsaved definition."""
     if isinstance(target, Segment):
         if target.kind == "static":
             return select(SegmentMembership.contact_id.label("id")).where(SegmentMembership.segment_id == target.id)
@@ -96,7 +98,7 @@ def _query_for(session: Session, target: Segment | SegmentDefinition | dict[str,
 def count(session: Session, target: Segment | SegmentDefinition | dict[str, Any]) -> int:
     """How many contacts match a definition (or a stored segment, evaluated live) right now."""
     tune_for_segments(session)
-    return int(session.scalar(select(func.count()).select_from(_query_for(session, target).subquery())) or 0)
+    return int(session.scalar(select(func.count()).select_from(members_query(session, target).subquery())) or 0)
 
 
 def preview(
@@ -104,7 +106,7 @@ def preview(
 ) -> list[dict[str, Any]]:
     """The first `limit` matching contacts (by id) with a few identifying columns."""
     tune_for_segments(session)
-    ids = _query_for(session, target).subquery()
+    ids = members_query(session, target).subquery()
     columns = [getattr(Contact, name) for name in PREVIEW_COLUMNS]
     rows = session.execute(select(*columns).where(Contact.id.in_(select(ids.c[0]))).order_by(Contact.id).limit(limit))
     return [dict(zip(PREVIEW_COLUMNS, row, strict=True)) for row in rows]

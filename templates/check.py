@@ -29,8 +29,9 @@ class CheckReport:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _contact_path_errors(ast: nodes.Template, name: str) -> None:
+def _contact_path_errors(ast: nodes.Template, name: str) -> list[TemplateError]:
     known = set(CONTACT_FIELDS) | set(DERIVED_CONTACT_FIELDS)
+    errors = []
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         assert isinstance(node, nodes.Getattr | nodes.Getitem)
         target = node.node
@@ -43,16 +44,23 @@ def _contact_path_errors(ast: nodes.Template, name: str) -> None:
         else:
             continue
         if attribute not in known:
-            raise TemplateError(f"unknown contact field contact.{attribute} (custom fields are "
-                                f"contact.attributes.NAME)", template=name, line=node.lineno,
-                                name=f"contact.{attribute}")
+            errors.append(TemplateError(f"unknown contact field contact.{attribute} (custom fields are "
+                                        f"contact.attributes.NAME)", template=name, line=node.lineno,
+                                        name=f"contact.{attribute}"))
+    return errors
 
 
-def _unknown_names(ast: nodes.Template, name: str, allowed: set[str]) -> None:
+def _unknown_names(ast: nodes.Template, name: str, allowed: set[str]) -> list[TemplateError]:
     undeclared = meta.find_undeclared_variables(ast) - allowed
-    for node in ast.find_all(nodes.Name):
-        if node.ctx == "load" and node.name in undeclared:
-            raise TemplateError(f"unknown variable {node.name!r}", template=name, line=node.lineno, name=node.name)
+    return [TemplateError(f"unknown variable {node.name!r}", template=name, line=node.lineno, name=node.name)
+            for node in ast.find_all(nodes.Name) if node.ctx == "load" and node.name in undeclared]
+
+
+def _first_static_error(ast: nodes.Template, name: str, allowed: set[str]) -> None:
+    """Raise the unknown field or variable that comes first in the source (the one to fix first)."""
+    errors = _contact_path_errors(ast, name) + _unknown_names(ast, name, allowed)
+    if errors:
+        raise min(errors, key=lambda error: error.line or 0)
 
 
 def _line_of(exc: BaseException) -> int | None:
@@ -69,8 +77,7 @@ def check_jinja(source: str, *, html: bool, name: str, extra_names: set[str] | N
     except TemplateSyntaxError as exc:
         raise TemplateError(f"Jinja syntax error: {exc.message}", template=name, line=exc.lineno) from exc
     allowed = set(GLOBAL_NAMES) | set(extra_names or ()) | set(extra_context or ())
-    _contact_path_errors(ast, name)
-    _unknown_names(ast, name, allowed)
+    _first_static_error(ast, name, allowed)
     context = {"contact": SAMPLE_CONTACT, "brand": SAMPLE_BRAND,
                "postal_address": "Relance SAS, 10 rue de la Paix, 75002 Paris", "locale": "fr", "variant": None,
                **SAMPLE_EXTRA, **{extra: f"<{extra}>" for extra in extra_names or ()}, **(extra_context or {})}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Undefined
@@ -20,6 +21,7 @@ def _none_as_empty(value: Any) -> Any:
     return "" if value is None else value
 
 
+@lru_cache(maxsize=64)
 def long_date(value: date, locale: str) -> str:
     """`12 mars 2026` / `March 12, 2026`."""
     language = locale.split("-")[0]

@@ -129,9 +129,22 @@ class MultiRender:
         self.total = sum(len(part.holes) for part in self.parts)
         blocks = [f"{{% autoescape {str(part.env.autoescape is True).lower()} %}}" + SEPARATOR.join(part.holes)
                   + "{% endautoescape %}" for part in self.parts if part.holes]
+        self._globals: dict[str, Any] = {}
         if blocks:
             env = self.parts[0].env
             self.holes = env.from_string(SEPARATOR.join(blocks))
+            self._globals = dict(self.holes.globals)  # flattened once: Jinja copies the ChainMap per render
+
+    def _render_holes(self, context: dict[str, Any]) -> list[str]:
+        """The holes' outputs: `Template.render` minus its per-call merge of the environment globals."""
+        if self.holes is None:
+            return []
+        template = self.holes
+        try:
+            text = "".join(template.root_render_func(template.new_context({**self._globals, **context}, shared=True)))
+        except Exception:  # noqa: BLE001 - re-raised by Jinja with the template's line numbers, as render() does
+            template.environment.handle_exception()
+        return text.split(SEPARATOR)
 
     def render_full(self, context: dict[str, Any]) -> dict[str, str]:
         """Plain Jinja, part by part (the reference the fast path must equal)."""
@@ -157,7 +170,7 @@ class MultiRender:
         """Every part's value; when `filled` is given (fast path only) it receives each part's hole values."""
         if not self.split:
             return self.render_full(context)
-        outputs = self.holes.render(context).split(SEPARATOR) if self.holes is not None else []
+        outputs = self._render_holes(context)
         if len(outputs) != self.total:  # a value contained the separator: take the exact slow path
             return self.render_full(context)
         values: dict[str, str] = {}

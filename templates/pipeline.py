@@ -151,11 +151,17 @@ def _version(session: Session, template: Template, locale: str, version: int | N
     return row
 
 
+def stop_number(settings: Settings) -> str | None:
+    """The short number SMS opt-outs go to (`"stop_number"` in the sms channel config or its options)."""
+    config = settings.channel_config("sms")
+    value = config.get("stop_number") or config["options"].get("stop_number")
+    return str(value) if value else None
+
+
 def _settings_key(settings: Settings) -> tuple[Any, ...]:
     secret = hashlib.sha256(settings.secret_key.get_secret_value().encode()).hexdigest()
-    sms_config = settings.channel_config("sms")
     return (settings.public_url, secret, settings.from_email, settings.reply_to, settings.postal_address,
-            sms_config.get("stop_number"))
+            stop_number(settings))
 
 
 @dataclass(frozen=True)
@@ -183,8 +189,8 @@ def _build(item: VersionSource, settings: Settings, *, variant: str | None, subj
                              subject=subject or item.subject or "", preheader=preheader or item.preheader,
                              brand_overrides=brand)
     if item.channel == "sms":
-        stop_number = settings.channel_config("sms").get("stop_number")
-        return PreparedSMS(ref, settings, source=item.source, stop_number=stop_number, brand_overrides=brand)
+        return PreparedSMS(ref, settings, source=item.source, stop_number=stop_number(settings),
+                           brand_overrides=brand)
     return PreparedLetter(ref, settings, source=item.source, brand_overrides=brand)
 
 

@@ -29,15 +29,17 @@ class LinkSigner:
     def __init__(self, settings: Settings) -> None:
         secret = settings.secret_key.get_secret_value()
         base = settings.public_url.rstrip("/")
-        self._keys = {kind: hashlib.sha256(f"relance:{purpose}:{secret}".encode()).digest()
-                      for kind, (_, purpose) in LINKS.items()}
+        # HMAC states keyed once; each link copies one (half the hashing of hmac.digest, which re-keys per call).
+        self._macs = {kind: hmac.new(hashlib.sha256(f"relance:{purpose}:{secret}".encode()).digest(),
+                                     digestmod=hashlib.sha256) for kind, (_, purpose) in LINKS.items()}
         self._prefixes = {kind: f"{base}{path}" for kind, (path, _) in LINKS.items()}
         self.unsubscribe_mailto_domain = settings.from_email.rpartition("@")[2].strip(" >") or "example.com"
 
     def _url(self, kind: str, body: str) -> str:
         raw = body.encode()
-        mac = hmac.digest(self._keys[kind], raw, "sha256")[:16]
-        return f"{self._prefixes[kind]}{_b64(raw)}.{_b64(mac)}"
+        state = self._macs[kind].copy()
+        state.update(raw)
+        return f"{self._prefixes[kind]}{_b64(raw)}.{_b64(state.digest()[:16])}"
 
     def click(self, message_json: str, destination_json: str) -> str:
         """Click URL; both arguments are JSON-encoded strings (json.dumps of the id and destination)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -168,10 +169,21 @@ def test_5xx_then_success(fake: FakeSendGrid) -> None:
     assert result.outcome is Outcome.ACCEPTED and len(fake.requests) == 2
 
 
-def test_timeout_is_a_retry(fake: FakeSendGrid) -> None:
-    fake.delay = 0.6
-    [result] = _backend(fake, timeout=0.2, max_retries=1, sleep=lambda _: None).send([_plain(1)])
-    assert result.outcome is Outcome.RETRY and "network error" in (result.reason or "")
+def test_a_timeout_is_unknown_never_a_blind_retry(fake: FakeSendGrid) -> None:
+    fake.delay = 0.6  # SendGrid got the request but answers too late: it may well send it
+    [result] = _backend(fake, timeout=0.2, max_retries=3, sleep=lambda _: None).send([_plain(1)])
+    assert result.outcome is Outcome.UNKNOWN and "network error" in (result.reason or "")
+    assert len(fake.requests) == 1  # not posted again
+
+
+def test_a_refused_connection_is_retried_then_reported_as_retry() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = SendGridBackend("email", api_key="SG.x", host=f"http://127.0.0.1:{port}", max_retries=2,
+                              backoff=0.01, sleep=lambda _: None, from_email="a@example.org")
+    [result] = backend.send([_plain(1)])
+    assert result.outcome is Outcome.RETRY and "refused" in (result.reason or "").lower()
 
 
 def test_4xx_is_final_per_message_with_the_error_text(fake: FakeSendGrid) -> None:

@@ -1,22 +1,28 @@
-"""The SMTP backend against aiosmtpd: connection reuse, per-recipient refusals, DKIM signatures verified."""
+"""The SMTP backend against aiosmtpd: reuse, reconnection, STARTTLS/SSL + AUTH, per-recipient refusals, DKIM."""
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import socket
+import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
 from typing import Any
 
 import dkim
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
-from cryptography.hazmat.primitives import serialization
+from aiosmtpd.smtp import AuthResult, Envelope, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
-from connectors.base import Outcome, OutgoingMessage
+from connectors.base import ConfigurationError, Outcome, OutgoingMessage
 from connectors.smtp import SMTPBackend
 
 
@@ -105,3 +111,92 @@ def test_unreachable_server_is_a_retry() -> None:
     backend = SMTPBackend("email", host="127.0.0.1", port=1, security="none", timeout=1)
     [result] = backend.send([_message(1)])
     assert result.outcome is Outcome.RETRY and "SMTP error" in (result.reason or "")
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (PEM cert, PEM key): the relay's, and the CA to trust."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay.test")])
+    now = datetime.now(UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+                   .not_valid_after(now + timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "relay.pem", folder / "relay.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _login(server: SMTPServer, session: Session, envelope: Envelope, mechanism: str, auth: Any) -> AuthResult:
+    return AuthResult(success=auth.login == b"relance" and auth.password == b"s3cret", handled=False)
+
+
+@pytest.fixture
+def tls_relay(tmp_path: Path) -> Iterator[tuple[int, int, Path, Recorder]]:
+    """One relay requiring STARTTLS then AUTH (port 1), one speaking TLS from the start (port 2)."""
+    cert, key = _certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    recorder = Recorder()
+    starttls = Controller(recorder, hostname="127.0.0.1", port=_free_port(), tls_context=context,
+                          require_starttls=True, auth_required=True, authenticator=_login)
+    implicit = Controller(recorder, hostname="127.0.0.1", port=_free_port(), ssl_context=context,
+                          server_hostname="127.0.0.1", authenticator=_login, auth_require_tls=False)
+    starttls.start()
+    implicit.start()
+    yield starttls.port, implicit.port, cert, recorder
+    starttls.stop()
+    implicit.stop()
+
+
+def test_starttls_and_ssl_with_auth(tls_relay: tuple[int, int, Path, Recorder]) -> None:
+    starttls_port, ssl_port, ca_file, recorder = tls_relay
+    credentials = {"username": "relance", "password": "s3cret", "ca_file": str(ca_file)}
+    for port, security in ((starttls_port, "starttls"), (ssl_port, "ssl")):
+        backend = SMTPBackend("email", host="127.0.0.1", port=port, security=security, **credentials)
+        results = backend.send([_message(1), _message(2)])
+        backend.close()
+        assert [result.outcome for result in results] == [Outcome.ACCEPTED, Outcome.ACCEPTED], results
+    assert len(recorder.messages) == 4
+
+
+def test_untrusted_certificate_and_wrong_password_keep_the_messages_for_a_retry(
+        tls_relay: tuple[int, int, Path, Recorder]) -> None:
+    starttls_port, _, ca_file, recorder = tls_relay
+    untrusted = SMTPBackend("email", host="127.0.0.1", port=starttls_port, username="relance", password="s3cret")
+    [result] = untrusted.send([_message(1)])
+    assert result.outcome is Outcome.RETRY and "CERTIFICATE_VERIFY_FAILED" in (result.reason or "")
+    wrong = SMTPBackend("email", host="127.0.0.1", port=starttls_port, username="relance", password="nope",
+                        ca_file=str(ca_file))
+    [result] = wrong.send([_message(1)])
+    assert result.outcome is Outcome.RETRY and "authentication failed" in (result.reason or "")
+    assert recorder.messages == []
+
+
+def test_a_connection_dropped_while_idle_is_reopened(smtpd: tuple[Controller, Recorder]) -> None:
+    controller, recorder = smtpd
+    backend = _backend(controller)
+    assert backend.send([_message(1)])[0].outcome is Outcome.ACCEPTED
+    assert backend.connection is not None and backend.connection.sock is not None
+    backend.connection.sock.shutdown(socket.SHUT_RDWR)  # as a relay closing an idle session would
+    [result] = backend.send([_message(2)])
+    backend.close()
+    assert result.outcome is Outcome.ACCEPTED
+    assert [envelope.rcpt_tos for envelope in recorder.messages] == [["user1@example.org"], ["user2@example.org"]]
+    assert len(recorder.sessions) == 2
+
+
+def test_missing_ca_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="ca_file"):
+        SMTPBackend("email", ca_file=str(tmp_path / "missing.pem"))

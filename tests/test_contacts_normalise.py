@@ -105,3 +105,27 @@ def test_mapping_file_rejects_unknown_fields(tmp_path) -> None:  # type: ignore[
     path.write_text("columns:\n  Mail perso: emial\n", encoding="utf-8")
     with pytest.raises(MappingError, match="emial"):
         load_mapping(path)
+
+
+@pytest.mark.parametrize("region", ["FR", "BE", "CH", "GB", "DE", "ES", "IT", "US", "NL", "LU", "RE", "CA"])
+def test_the_fast_phone_check_agrees_with_phonenumbers(region: str) -> None:
+    import random
+
+    import phonenumbers
+
+    from contacts.normalise import _valid_national
+
+    code = phonenumbers.country_code_for_region(region)
+    examples = [phonenumbers.example_number_for_type(region, kind) for kind in phonenumbers.PhoneNumberType.values()]
+    seeds = [str(number.national_number) for number in examples if number is not None]
+    rng = random.Random(region)
+    candidates = []
+    for seed in seeds:  # valid examples, and neighbours: digits changed, added or dropped
+        candidates += [seed, seed[:-1], seed + "7"]
+        candidates += [seed[:index] + str(rng.randrange(10)) + seed[index + 1:] for index in range(len(seed))]
+    candidates += [str(rng.randrange(10 ** 5, 10 ** 11)) for _ in range(500)]
+    candidates = [nsn for nsn in candidates if nsn and not nsn.startswith("0")]  # what the fast path is given
+    agreed = {nsn: phonenumbers.is_valid_number_for_region(
+        phonenumbers.PhoneNumber(country_code=code, national_number=int(nsn)), region) for nsn in candidates}
+    assert {nsn: _valid_national(nsn, region) for nsn in candidates} == agreed
+    assert any(agreed.values()) and not all(agreed.values())

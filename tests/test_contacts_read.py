@@ -170,3 +170,31 @@ def test_import_cli_json_summary_and_report(cli_env: Path, session: Session) -> 
     assert run_cli_json("import", "conversions", "orders.csv")["recorded"] == 1
     (cli_env / "ev.jsonl").write_text('{"email": "a@exemple.fr", "type": "page.visited", "occurred_at": "2024-01-01"}')
     assert run_cli_json("import", "events", "ev.jsonl")["recorded"] == 1
+
+
+def test_duplicates_without_a_company_are_found_by_place(engine: Engine, session: Session) -> None:
+    marc = make_contact(session, email="marc.petit@gmail.com", first_name="Marc", last_name="Petit",
+                        postcode="69003", city="Lyon")
+    typo = make_contact(session, email="marcpetit@yahoo.fr", first_name="Marc", last_name="Petitt",
+                        postcode="69003", city="Lyon")
+    make_contact(session, email="marc.petit@free.fr", first_name="Marc", last_name="Petit", postcode="13001")
+    in_town = make_contact(session, email="a@x.fr", first_name="Anne", last_name="Roy", city="Dijon")
+    again = make_contact(session, email="b@x.fr", first_name="Anne", last_name="Roy", city="DIJON")
+    found = {(pair.first_id, pair.second_id): pair.reason for pair in find_duplicates(session)}
+    assert found == {(marc.id, typo.id): "similar name, same town", (in_town.id, again.id): "same name, same town"}
+
+
+def test_large_blocks_compare_neighbours_in_name_order(engine: Engine, session: Session) -> None:
+    from contacts import duplicates
+
+    account = Account(name="Big", name_key="big")
+    session.add(account)
+    session.flush()
+    session.add_all(Contact(email=f"p{index}@big.fr", first_name=f"Person{index:04d}", last_name="Zed",
+                            account_id=account.id) for index in range(duplicates.MAX_BLOCK + 20))
+    twin = Contact(email="p7@gmail.com", first_name="Person0007", last_name="Zed", account_id=account.id)
+    session.add(twin)
+    session.commit()
+    pairs = find_duplicates(session, threshold=100, limit=10_000)
+    assert [(pair.second_id, pair.reason) for pair in pairs] == [(twin.id, "same name, same company")]
+    assert all(pair.first_id < pair.second_id for pair in find_duplicates(session, limit=10_000))

@@ -216,3 +216,75 @@ def test_large_files_are_parsed_in_worker_processes(engine: Engine, session: Ses
     summary = import_contacts(engine, path, batch_size=250, workers=1)
     assert (summary.rows_read, summary.created, summary.merged) == (1201, 1200, 1)
     assert contacts_by_email(session)["user7@exemple.fr"].first_name == "Seven"
+
+
+def test_custom_values_are_typed_and_spreadsheet_postcodes_get_their_zero(engine: Engine, session: Session,
+                                                                          tmp_path: Path) -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Code postal", "Pays", "Chiffre d'affaires", "Remise", "Client depuis", "Code"])
+    sheet.append(["nice@exemple.fr", 6000, "France", 1234.5, "12,5", "05/01/2024", "0042"])
+    sheet.append(["bxl@exemple.be", 1000, "Belgique", 3, "1,234", "31/02/2024", "x"])
+    workbook.save(tmp_path / "typed.xlsx")
+    assert import_contacts(engine, tmp_path / "typed.xlsx").created == 2
+    contacts = contacts_by_email(session)
+    nice, brussels = contacts["nice@exemple.fr"], contacts["bxl@exemple.be"]
+    assert nice.postcode == "06000" and brussels.postcode == "1000"  # Belgian postcodes have four digits
+    assert nice.attributes == {"chiffre_d_affaires": 1234.5, "remise": 12.5, "client_depuis": "2024-01-05",
+                               "code": "0042"}
+    assert brussels.attributes == {"chiffre_d_affaires": 3, "remise": "1,234", "client_depuis": "31/02/2024",
+                                   "code": "x"}
+    from segments import compile_definition
+
+    query = compile_definition(session, {"conditions": [
+        {"field": "attributes.chiffre_d_affaires", "op": "gt", "value": 1000},
+        {"field": "attributes.client_depuis", "op": "before", "value": "2024-02-01"}]})
+    assert session.scalars(query).all() == [nice.id]
+
+
+def test_rows_of_erased_people_are_refused_by_any_address(engine: Engine, session: Session, tmp_path: Path) -> None:
+    from contacts.gdpr import erase_contact
+
+    gone = make_contact(session, email="gone@exemple.fr", phone="+33612345678", first_name="Ann", last_name="Gone",
+                        address_line1="1 rue A", postcode="75001", city="Paris")
+    erase_contact(session, gone)
+    session.commit()
+    path = write_csv(tmp_path / "again.csv", [
+        ["email", "phone", "prenom", "nom", "adresse", "code postal"],
+        ["GONE@exemple.fr", "", "", "", "", ""],
+        ["", "06 12 34 56 78", "", "", "", ""],
+        ["", "", "Ann", "Gone", "1 rue A", "75001"],
+        ["kept@exemple.fr", "", "", "", "", ""],
+    ])
+    report = tmp_path / "errors.csv"
+    summary = import_contacts(engine, path, report=report)
+    assert (summary.rows_read, summary.created, summary.rejected) == (4, 1, 3)
+    with report.open(encoding="utf-8-sig") as handle:
+        errors = {(int(row["line"]), row["column"]) for row in csv.DictReader(handle)}
+    assert errors == {(2, "email"), (3, "phone"), (4, "address")}
+    assert set(contacts_by_email(session)) == {None, "kept@exemple.fr"}
+
+
+def test_merged_away_emails_and_ids_stay_with_the_survivor(engine: Engine, session: Session, tmp_path: Path) -> None:
+    from contacts.merge import merge_contacts
+
+    path = write_csv(tmp_path / "crm.csv", [
+        ["email", "external_id", "first_name", "last_name", "city"],
+        ["jean@acme.fr", "CRM-1", "Jean", "Dupont", "Paris"],
+        ["jdupont@gmail.com", "CRM-2", "Jean", "Dupond", ""],
+    ])
+    assert import_contacts(engine, path).created == 2
+    people = contacts_by_email(session)
+    survivor, duplicate = people["jean@acme.fr"], people["jdupont@gmail.com"]
+    merge_contacts(session, survivor.id, duplicate.id)
+    session.commit()
+    again = import_contacts(engine, path)  # the old export still has the merged-away row
+    assert (again.created, again.rejected) == (0, 0)
+    write_csv(path, [["email", "external_id", "job_title"], ["JDUPONT@gmail.com", "", "CTO"], ["", "CRM-2", ""]])
+    assert import_contacts(engine, path).updated == 1
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Contact)) == 1
+    merged = session.get(Contact, survivor.id)
+    assert merged is not None
+    assert (merged.email, merged.external_id, merged.job_title) == ("jean@acme.fr", "CRM-1", "CTO")
+    assert merged.attributes == {"other_emails": ["jdupont@gmail.com"], "other_external_ids": ["CRM-2"]}

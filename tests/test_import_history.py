@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -67,3 +68,29 @@ def test_conversions_import_is_idempotent_and_writes_events(engine: Engine, sess
     assert amounts == [Decimal("99.90"), Decimal("1234.50")]
     stat = session.get(ContactEventStat, (buyer.id, "conversion"))
     assert stat is not None and stat.count == 2 and stat.total == Decimal("1334.40")
+
+
+def test_rejected_history_rows_name_the_column_and_go_to_the_report(engine: Engine, session: Session,
+                                                                    tmp_path: Path) -> None:
+    make_contact(session, email="buyer@exemple.fr")
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "email;amount;currency;occurred_at;external_ref\n"
+        "buyer@exemple.fr;12;EUR;2024-02-20;INV-1\n"
+        "buyer@exemple.fr;douze;EUR;2024-02-20;INV-2\n"
+        "buyer@exemple.fr;12;euros;2024-02-20;INV-3\n"
+        "buyer@exemple.fr;12;EUR;hier;INV-4\n"
+        "buyer@;12;EUR;2024-02-20;INV-5\n", encoding="utf-8")
+    report = tmp_path / "rejected.csv"
+    summary = import_conversions(engine, path, report=report)
+    assert (summary.recorded, summary.rejected, summary.report) == (1, 4, str(report))
+    with report.open(encoding="utf-8-sig") as handle:
+        rows = [(int(row["line"]), row["column"], row["value"]) for row in csv.DictReader(handle)]
+    assert rows == [(3, "amount", "douze"), (4, "currency", "EUROS"), (5, "occurred_at", "hier"),
+                    (6, "email", "buyer@")]
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"email": "buyer@exemple.fr", "type": "Email Opened", "occurred_at": "2024-01-01"}\n'
+                      '{"email": "buyer@exemple.fr", "type": "email.opened", "occurred_at": "2024-01-01", '
+                      '"properties": "[1]"}\n', encoding="utf-8")
+    result = import_events(engine, events, report=report)
+    assert [(error["line"], error["column"]) for error in result.errors] == [(1, "type"), (2, "properties")]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,16 +16,18 @@ from sqlalchemy.orm import Session
 
 from contacts.timeline import NewEvent, record_events
 from core import clock
-from core.models import Contact, Conversion, ScoringModel
+from core.models import Account, Contact, Conversion, ScoringModel
 from scoring.evaluate import capture_at, lift_chart
 from scoring.features import NEVER_DAYS, discover_features, features_as_of
 from scoring.predict import apply_model, explain_contact, train_model
+from scoring.reasons import describe, top_reasons, top_reasons_json
 from scoring.registry import ArtefactRefused, load_model
 from scoring.synthetic import build_company
 from scoring.target import NotEnoughData, Target, training_data
 from tests.helpers import make_contact, run_cli, run_cli_json
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+SECRET = "model-signing-test-secret"
 CUTOFF = NOW - timedelta(days=90)
 
 
@@ -62,6 +66,27 @@ def test_features_as_of_cutoff_ignore_the_future(session: Session) -> None:
     assert frame.loc[other.id, "events:email.clicked:365d"] == 1
 
 
+def test_account_custom_fields_become_features_with_readable_reasons(session: Session) -> None:
+    clock.freeze(NOW)
+    accounts = [Account(name=f"Acme {n}", name_key=f"acme-{n}", size=10 * (n + 1),
+                        attributes={"sector": ["retail", "saas", "bank"][n % 3], "revenue_meur": n * 1.5,
+                                    "siren": f"{n:09d}"}) for n in range(60)]
+    session.add_all(accounts)
+    session.flush()
+    for number, account in enumerate(accounts):
+        make_contact(session, email=f"acct{number}@example.com", account_id=account.id, commit=False)
+    make_contact(session, email="no-account@example.com", commit=False)
+    session.commit()
+    spec = discover_features(session, snapshot=True)
+    assert spec.use_account and spec.account_categorical_attributes == ["sector"]
+    assert spec.account_numeric_attributes == ["revenue_meur"] and "account.siren" in spec.skipped
+    frame = features_as_of(session, spec, NOW)
+    first = session.scalar(select(Contact.id).where(Contact.email == "acct1@example.com"))
+    assert frame.loc[first, "acct:sector"] == "saas" and frame.loc[first, "acct:revenue_meur"] == 1.5
+    assert frame["acct:sector"].isna().sum() == 1  # the contact without a company
+    assert describe("acct:sector", "saas") == "company sector = saas"
+
+
 def test_snapshot_target_drops_outcome_revealing_features(session: Session) -> None:
     clock.freeze(NOW)
     for number in range(30):
@@ -81,7 +106,7 @@ def test_snapshot_target_drops_outcome_revealing_features(session: Session) -> N
 def test_train_apply_explain_and_registry_checks(session: Session, tmp_path: Path) -> None:
     clock.freeze(NOW)
     build_company(session, contacts=1500, now=NOW, seed=3)
-    result = train_model(session, Target(), folds=3)
+    result = train_model(session, Target(), secret=SECRET, folds=3)
     metrics = result.metrics
     assert result.activated and result.target["mode"] == "window"
     assert metrics["roc_auc"] > 0.72  # known signal; the leaked form.submitted would give ~1.0
@@ -92,7 +117,7 @@ def test_train_apply_explain_and_registry_checks(session: Session, tmp_path: Pat
     assert lift_chart(metrics, tmp_path / "lift.png").stat().st_size > 5000
 
     clock.freeze(CUTOFF)  # synthetic engagement stops at the cutoff: score the world the model learnt from
-    summary = apply_model(session, batch_size=400)
+    summary = apply_model(session, secret=SECRET, batch_size=400)
     assert summary["scored"] == 1500
     grades = dict(session.execute(select(Contact.grade, func.count()).group_by(Contact.grade)).all())
     assert set(grades) == {"A", "B", "C", "D"} and grades["A"] < grades["D"]
@@ -100,27 +125,45 @@ def test_train_apply_explain_and_registry_checks(session: Session, tmp_path: Pat
     assert all(0 < len(contact.score_reasons or []) <= 3 for contact in top)
     assert any("clicked" in reason["reason"] or "industry" in reason["reason"]
                for contact in top for reason in contact.score_reasons or [])
-    explained = explain_contact(session, top[0].id)
+    _, trained = load_model(session, SECRET)
+    frame = features_as_of(session, trained.spec, clock.now(), stage_as_of=False)
+    contributions = trained.explainer.contributions(frame)
+    fast = top_reasons_json(contributions, trained.explainer.features, frame)
+    assert fast == [json.dumps(row, ensure_ascii=False)
+                    for row in top_reasons(contributions, trained.explainer.features, frame)]
+    assert {json.dumps(contact.score_reasons, ensure_ascii=False) for contact in top} <= set(fast)
+    explained = explain_contact(session, top[0].id, secret=SECRET)
     assert explained["grade"] == "A" and explained["probability"] == pytest.approx(top[0].predicted_score, abs=1e-5)
 
     clock.freeze(NOW)
-    again = train_model(session, Target(), folds=3, policy="if-better")  # as good as v1: activated
+    again = train_model(session, Target(), secret=SECRET, folds=3, policy="if-better")  # as good as v1: activated
     session.execute(update(ScoringModel).where(ScoringModel.version == 2).values(metrics={"roc_auc": 0.999}))
-    worse = train_model(session, Target(), folds=3, policy="if-better")
+    worse = train_model(session, Target(), secret=SECRET, folds=3, policy="if-better")
     assert again.activated and not worse.activated and "kept v2" in worse.decision
     session.commit()
 
     row = session.scalar(select(ScoringModel).where(ScoringModel.active.is_(True)))
     assert row is not None
-    row.artefact = row.artefact[:-1] + bytes([row.artefact[-1] ^ 1])
+    original = row.artefact
+    row.artefact = original[:-1] + bytes([original[-1] ^ 1])
     session.commit()
     with pytest.raises(ArtefactRefused, match="does not match"):
-        load_model(session)
-    row.artefact, row.sha256 = row.artefact[:-1] + bytes([row.artefact[-1] ^ 1]), row.sha256
+        load_model(session, SECRET)
+    # Someone able to write the table replaces the pickle and its hash: the signature gives it away.
+    forged = pickle.dumps(pickle.loads(original), protocol=5) + b"."
+    row.artefact, row.sha256 = forged, hashlib.sha256(forged).hexdigest()
+    session.commit()
+    with pytest.raises(ArtefactRefused, match="not signed with this installation's secret key"):
+        load_model(session, SECRET)
+    row.artefact, row.sha256 = original, hashlib.sha256(original).hexdigest()
+    session.commit()
+    assert load_model(session, SECRET)[0].version == row.version
+    with pytest.raises(ArtefactRefused, match="RELANCE_SECRET_KEY"):
+        load_model(session, "another-installation")
     row.sklearn_version = "0.24.2"
     session.commit()
     with pytest.raises(ArtefactRefused, match="trained with scikit-learn 0.24.2"):
-        load_model(session)
+        load_model(session, SECRET)
 
 
 def test_cli_json_outputs(cli_env: Path, engine: object) -> None:

@@ -66,3 +66,29 @@ def test_clustering_separates_engaged_from_silent_and_writes_labels(session: Ses
     assert fixed.k == 2 and sum(profile["size"] for profile in fixed.profiles) == 32
     with pytest.raises(ValueError, match="no contact has a numeric attributes.missing"):
         cluster_contacts(session, ["missing"], k=2)
+
+
+def test_rfm_one_time_buyers_are_not_frequent_and_event_history_counts(session: Session) -> None:
+    once = [make_contact(session, email=f"once{index}@example.fr") for index in range(8)]
+    repeat = make_contact(session, email="repeat@example.fr")
+    from_events = make_contact(session, email="old-system@example.fr")
+    erased = make_contact(session, email=None, erased_at=clock.now())
+    for index, contact in enumerate(once):
+        _buy(session, contact, days_ago=10 + index, amount="50", ref=f"once-{index}")
+    for order in range(3):
+        _buy(session, repeat, days_ago=5 + order, amount="80", ref=f"repeat-{order}")
+    _buy(session, erased, days_ago=1, amount="999", ref="erased-1")
+    session.flush()
+    record_events(session, [NewEvent("conversion", f"old-{n}", from_events.id, clock.now() - timedelta(days=400 + n),
+                                     value=Decimal("20")) for n in range(2)])
+    groups = compute_rfm(session)
+    session.flush()
+    assert sum(group.customers for group in groups) == 10  # the erased contact is not scored
+    for contact in [*once, repeat, from_events, erased]:
+        session.refresh(contact)
+    assert {contact.attributes["rfm_f"] for contact in once} == {1}
+    assert (repeat.attributes["rfm_f"], repeat.attributes["rfm_m"], repeat.attributes["rfm_segment"]) == \
+        (5, 5, "champions")
+    old_system = from_events.attributes
+    assert (old_system["rfm_r"], old_system["rfm_f"], old_system["rfm_m"]) == (1, 5, 1)
+    assert erased.attributes == {}

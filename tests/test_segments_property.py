@@ -53,6 +53,37 @@ contact_st = st.fixed_dictionaries({
 })
 
 COMPARISONS = [{"gte": 1}, {"eq": 0}, {"gte": 2}, {"lt": 2}, {"gt": 0, "lte": 2}]
+DATES = ["2025-06-01", "2025-10-01", "2026-02-25"]
+# Every other operator of the language: lists, text prefixes/suffixes, ranges, absolute dates, event date windows
+# and property filters, account numbers.
+MORE_LEAVES = [
+    st.builds(lambda op, v: {"field": "city", "op": op, "value": v}, st.sampled_from(["in", "not_in"]),
+              st.sampled_from([["Paris", "Lyon"], ["paris-sud"]])),
+    st.builds(lambda op, v: {"field": "attributes.industry", "op": op, "value": v},
+              st.sampled_from(["in", "not_in"]), st.sampled_from([["software", "retail"], ["SOFT"]])),
+    st.builds(lambda op, v: {"field": "attributes.industry", "op": op, "value": v},
+              st.sampled_from(["starts_with", "ends_with"]), st.sampled_from(["soft", "ware", "50%", "_off"])),
+    st.builds(lambda op, v: {"field": "attributes.n", "op": op, "value": v},
+              st.sampled_from(["gte", "lt"]), st.sampled_from([0, 2.5, -1])),
+    st.builds(lambda v: {"field": "attributes.n", "op": "between", "value": v}, st.sampled_from([[-1, 2.5], [3, 5]])),
+    st.builds(lambda op, v: {"field": "created_at", "op": op, "value": v},
+              st.sampled_from(["eq", "gt", "gte", "lt", "lte"]), st.sampled_from(DATES)),
+    st.builds(lambda v: {"field": "created_at", "op": "between", "value": v},
+              st.sampled_from([["2025-06-01", "2025-10-01"], ["2025-10-01", "2026-02-25"]])),
+    st.builds(lambda op, v: {"field": "birth_date", "op": op, "value": v},
+              st.sampled_from(["before", "after", "eq"]), st.sampled_from(["1970-01-01", "1990-06-15"])),
+    st.builds(lambda v: {"field": "birth_date", "op": "between", "value": v},
+              st.sampled_from([["1970-01-01", "1990-06-15"]])),
+    st.builds(lambda event, after, before, count: {k: v for k, v in {
+        "event": event, "after": after, "before": before, "count": count}.items() if v},
+        st.sampled_from(EVENT_TYPES), st.sampled_from([None, "2026-01-15"]), st.sampled_from([None, "2026-02-10"]),
+        st.sampled_from(COMPARISONS)),
+    st.builds(lambda event, match: {"event": event, "where": {"form": match}},
+              st.sampled_from(EVENT_TYPES), st.sampled_from([{"ne": "a"}, {"contains": "A"}, ["a", "b"]])),
+    st.builds(lambda op, v: {"field": "account.size", "op": op, "value": v},
+              st.sampled_from(["gte", "lt", "ne"]), st.sampled_from([10, 50])),
+    st.just({"score": {"gt": 20, "lte": 60}}),
+]
 leaf_st = st.one_of(
     st.builds(lambda op, v: {"field": "country", "op": op, "value": v},
               st.sampled_from(["eq", "ne"]), st.sampled_from(["FR", "DE"])),
@@ -86,6 +117,7 @@ leaf_st = st.one_of(
         "event": event, "within": within, "count": count, "where": {"form": form} if form else None}.items() if v},
         st.sampled_from(EVENT_TYPES), st.sampled_from([None, "30d", "7d"]), st.sampled_from(COMPARISONS),
         st.sampled_from([None, "a"])),
+    *MORE_LEAVES,
 )
 node_st = st.recursive(leaf_st, lambda inner: st.one_of(
     st.builds(lambda xs: {"all": xs}, st.lists(inner, max_size=3)),
@@ -97,7 +129,8 @@ definition_st = st.builds(lambda match, conditions: {"match": match, "conditions
 
 
 def _build(session: Session, contacts: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-    accounts = {name: Account(name=name, name_key=name, industry=name) for name in ("software", "retail")}
+    accounts = {name: Account(name=name, name_key=name, industry=name, size=size)
+                for name, size in (("software", 120), ("retail", 10))}
     tags = {name: Tag(name=name) for name in ("vip", "competitor")}
     session.add_all([*accounts.values(), *tags.values()])
     session.flush()
@@ -167,24 +200,30 @@ def _attribute(spec: dict[str, Any], key: str, op: str, value: Any) -> bool:
     if op in ("is_set", "is_not_set"):
         present = raw is not None and raw != ""
         return present == (op == "is_set")
-    if op == "ne":
-        return not _attribute(spec, key, "eq", value)
+    if op in ("ne", "not_in"):
+        return not _attribute(spec, key, "eq" if op == "ne" else "in", value)
+    if op == "in":
+        return isinstance(raw, str) and raw in value
+    if op == "between":
+        return isinstance(raw, int | float) and not isinstance(raw, bool) and value[0] <= raw <= value[1]
     if isinstance(value, bool):
         return isinstance(raw, bool) and raw == value
     if isinstance(value, int | float):
         if not isinstance(raw, int | float) or isinstance(raw, bool):
             return False
-        return {"eq": raw == value, "gt": raw > value, "lte": raw <= value}[op]
+        return _number(raw, op, value)
     if not isinstance(raw, str):
         return False
-    return raw == value if op == "eq" else value.lower() in raw.lower()
+    return _text(raw, op, value)
 
 
-def _text(raw: str | None, op: str, value: str) -> bool:
+def _text(raw: str | None, op: str, value: Any) -> bool:
     if raw is None:
         return False
     if op == "eq":
         return raw == value
+    if op == "in":
+        return raw in value
     lowered, wanted = raw.lower(), value.lower()
     return {"contains": wanted in lowered, "starts_with": lowered.startswith(wanted),
             "ends_with": lowered.endswith(wanted)}[op]
@@ -203,8 +242,8 @@ def _field(spec: dict[str, Any], node: dict[str, Any]) -> bool:
         return not _field(spec, {**node, "op": negations[op]})
     if field.startswith("attributes."):
         return _attribute(spec, field.split(".", 1)[1], op, value)
-    if field == "account.industry":
-        return spec["account"] == value
+    if field.startswith("account."):
+        return _account(spec["account"], field, op, value)
     if field == "country":
         return spec["country"] is not None if op == "is_set" else (
             spec["country"] == value if op == "eq" else spec["country"] in value)
@@ -213,14 +252,49 @@ def _field(spec: dict[str, Any], node: dict[str, Any]) -> bool:
     if field == "score":
         return _number(spec["score"], op, value)
     if field == "birth_date":
-        return _anniversary(spec, value)
-    created = NOW - timedelta(days=spec["created_days"])
+        return _anniversary(spec, value) if op == "anniversary_within" else _birth_date(spec["birth_date"], op, value)
+    return _created(NOW - timedelta(days=spec["created_days"]), op, value)
+
+
+def _account(account: str | None, field: str, op: str, value: Any) -> bool:
+    if field == "account.industry":
+        return account == value
+    return account is not None and _number({"software": 120, "retail": 10}[account], op, value)
+
+
+def _created(created: datetime, op: str, value: Any) -> bool:
     if op == "within":
         return _shift(NOW, value) <= created <= NOW
     if op == "older_than":
         return created < _shift(NOW, value)
-    boundary = datetime(2025, 10, 1, tzinfo=UTC)
-    return created < boundary if op == "before" else created >= boundary + timedelta(days=1)
+    return _moment(created, op, value)
+
+
+def _midnight(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _moment(created: datetime, op: str, value: Any) -> bool:
+    """Absolute dates on a datetime column: a bare date means its midnight (UTC), `eq` and `after` whole days."""
+    if op == "between":
+        return _midnight(value[0]) <= created <= _midnight(value[1])
+    boundary = _midnight(value)
+    if op == "eq":
+        return boundary <= created < boundary + timedelta(days=1)
+    if op == "after":
+        return created >= boundary + timedelta(days=1)
+    if op == "before":
+        return created < boundary
+    return _number(created, op, boundary)
+
+
+def _birth_date(born: date | None, op: str, value: Any) -> bool:
+    if born is None:
+        return False
+    if op == "between":
+        return date.fromisoformat(value[0]) <= born <= date.fromisoformat(value[1])
+    day = date.fromisoformat(value)
+    return {"before": born < day, "after": born > day, "eq": born == day}[op]
 
 
 def _count_ok(count: dict[str, int], number: int) -> bool:
@@ -229,13 +303,28 @@ def _count_ok(count: dict[str, int], number: int) -> bool:
     return all(checks[op](bound) for op, bound in count.items())
 
 
+def _form_matches(match: Any, form: str | None) -> bool:
+    """The `where: {form: ...}` filter: a value (eq), a list (in) or {op: value}."""
+    if match is None:
+        return True
+    if isinstance(match, list):
+        return form in match
+    if isinstance(match, dict):
+        ((op, value),) = match.items()
+        if op == "ne":
+            return form != value
+        return form is not None and value.lower() in form.lower()
+    return form == match
+
+
 def _event(spec: dict[str, Any], node: dict[str, Any]) -> bool:
-    within = node.get("within")
-    form = node.get("where", {}).get("form")
+    within, after, before = node.get("within"), node.get("after"), node.get("before")
     matching = [
         1 for kind, days, event_form in spec["events"]
         if kind == node["event"] and (within is None or NOW - timedelta(days=days) >= _shift(NOW, within))
-        and (form is None or event_form == form)
+        and (after is None or NOW - timedelta(days=days) >= _midnight(after) + timedelta(days=1))
+        and (before is None or NOW - timedelta(days=days) < _midnight(before))
+        and _form_matches(node.get("where", {}).get("form"), event_form)
     ]
     return _count_ok(node.get("count", {"gte": 1}), len(matching))
 

@@ -88,6 +88,8 @@ def test_prepare_is_cached_per_version_and_renders(session: Session, settings: S
     ("<mjml><mj-body><mj-section><mj-column>\n<mj-text>{{ coupon_code }}</mj-text>"
      "</mj-column></mj-section></mj-body></mjml>", 2, "coupon_code", "unknown variable"),
     (MJML, 6, "contact.favourite_colour", "unknown contact field"),
+    ("<mjml><mj-body><mj-section><mj-column>\n<mj-text>{{ coupon_code }}</mj-text>\n<mj-text>{{ contact.colour }}"
+     "</mj-text></mj-column></mj-section></mj-body></mjml>", 2, "coupon_code", "unknown variable"),  # first one first
 ])
 def test_check_template_reports_line_and_name(source: str, line: int, name: str | None, message: str) -> None:
     with pytest.raises(TemplateError, match=message) as info:

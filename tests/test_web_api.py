@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from core.models import ContactEventStat, Conversion, Event
 from core.settings import Settings
+from tests.helpers import run_cli
 from tests.test_web_support import (
     API_KEY,
     ledger,
@@ -79,3 +81,17 @@ def test_health(web: tuple[TestClient, Settings]) -> None:
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "pending_feedback": 0, "applier": False}
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_serve_refuses_to_start_with_a_misconfigured_channel(cli_env: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.settings import get_settings
+
+    monkeypatch.setenv("RELANCE_CHANNELS", '{"email": {"backend": "sendgrid", "options": {}}}')
+    get_settings.cache_clear()
+    result = run_cli("serve", "--port", "1")
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1 and "channel 'email': sendgrid backend needs an `api_key` option" in output
+    monkeypatch.setenv("RELANCE_CHANNELS", '{"email": {"backend": "sendgrid", "options": {"api_key": "k", "hots": 1}}}')
+    get_settings.cache_clear()
+    result = run_cli("serve", "--port", "1")
+    assert result.exit_code == 1 and "no option 'hots'" in " ".join(result.output.split())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -15,9 +18,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from contacts.consent import Proof, set_consent
-from core.links import link_url
 from core.models import Consent, Contact
 from core.settings import Settings
+from templates.pipeline import prepare_library
 from tests.test_web_support import web_settings
 from web.app import create_app
 
@@ -71,9 +74,22 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def _unsubscribe_link(settings: Settings, contact_id: int) -> str:
-    """The unsubscribe link of a rendered email when the templates pipeline exists, else the one it would carry."""
-    return link_url(settings, "unsubscribe", {"c": contact_id, "m": None})
+def _unsubscribe_link(settings: Settings, contact: Contact) -> str:
+    """The visible unsubscribe link of the library's welcome email rendered for `contact`."""
+    message = prepare_library("welcome", locale="fr", settings=settings).render(contact, message_id="m-browser")
+    links = re.findall(r'href="([^"]+)"[^>]*>Se désinscrire', message.html or "")
+    assert links and links[0] == message.headers["List-Unsubscribe"].split(">")[0].lstrip("<")
+    return html.unescape(links[0])
+
+
+def _click_and_wait(driver: Any, element: Any) -> None:
+    """Click a link or submit button and wait until the next page replaced this one (no stale reads)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element("tag name", "html")
+    element.click()
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
 
 
 def test_unsubscribe_preferences_and_lead_form_in_a_browser(server: Settings, browser: object, session: Session,
@@ -89,7 +105,7 @@ def test_unsubscribe_preferences_and_lead_form_in_a_browser(server: Settings, br
         set_consent(session, contact.id, channel, "granted", Proof(source="import"))
     session.commit()
 
-    driver.get(_unsubscribe_link(server, contact.id))
+    driver.get(_unsubscribe_link(server, contact))
     assert driver.find_element(By.TAG_NAME, "h1").text == "Se désabonner"
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
     driver.save_screenshot(str(tmp_path / "1-unsubscribe-page.png"))
@@ -97,7 +113,7 @@ def test_unsubscribe_preferences_and_lead_form_in_a_browser(server: Settings, br
     driver.find_element(By.ID, "channel-sms").click()
     driver.find_element(By.ID, "topic-offers").click()
     driver.find_element(By.CSS_SELECTOR, "#pause option[value='4']").click()
-    driver.find_element(By.ID, "save").click()
+    _click_and_wait(driver, driver.find_element(By.ID, "save"))
     assert "Préférences enregistrées" in driver.find_element(By.TAG_NAME, "h1").text
     driver.save_screenshot(str(tmp_path / "2-preferences-saved.png"))
     session.expire_all()
@@ -105,8 +121,8 @@ def test_unsubscribe_preferences_and_lead_form_in_a_browser(server: Settings, br
     assert status[("email", "marketing")] == "granted" and status[("sms", "marketing")] == "withdrawn"
     assert status[("email", "offers")] == "withdrawn" and status[("email", "newsletter")] == "granted"
     # Then unsubscribe with the big button.
-    driver.find_element(By.LINK_TEXT, "Revenir à mes préférences").click()
-    driver.find_element(By.ID, "unsubscribe").click()
+    _click_and_wait(driver, driver.find_element(By.LINK_TEXT, "Revenir à mes préférences"))
+    _click_and_wait(driver, driver.find_element(By.ID, "unsubscribe"))
     assert driver.find_element(By.TAG_NAME, "h1").text == "C'est fait"
     session.expire_all()
     email = session.scalars(select(Consent).where(Consent.channel == "email", Consent.topic == "marketing")).one()
@@ -115,7 +131,7 @@ def test_unsubscribe_preferences_and_lead_form_in_a_browser(server: Settings, br
     # A lead form: first a mistake, then a correct submission.
     driver.get(f"{server.public_url}/forms/demo-request?utm_source=ignored")
     driver.find_element(By.ID, "field-email").send_keys("pas-un-email")
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     assert driver.find_element(By.ID, "errors").is_displayed()
     driver.save_screenshot(str(tmp_path / "3-form-errors.png"))
     fields = {"field-email": "lucas@example.fr", "field-first_name": "Lucas", "field-last_name": "Bernard",
@@ -125,7 +141,7 @@ def test_unsubscribe_preferences_and_lead_form_in_a_browser(server: Settings, br
         element.clear()
         element.send_keys(value)
     driver.find_element(By.ID, "field-consent").click()
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     assert "Merci !" in driver.page_source, driver.find_element(By.TAG_NAME, "main").text
     assert driver.find_element(By.TAG_NAME, "h1").text == "Merci !"
     driver.save_screenshot(str(tmp_path / "4-thank-you.png"))

@@ -44,8 +44,8 @@ def test_sdk_published_vector() -> None:
     ("STOP", "opt_out"), ("  stop ", "opt_out"), ("Stop.", "opt_out"), ("arrêt", "opt_out"), ("ARRET", "opt_out"),
     ("StopAll", "opt_out"), ("unsubscribe", "opt_out"), ("cancel", "opt_out"), ("END", "opt_out"),
     ("quit", "opt_out"), ("revoke", "opt_out"), ("optout", "opt_out"), ("START", "opt_in"), ("unstop", "opt_in"),
-    ("yes", "opt_in"), ("help", "help"), ("INFO", "help"), ("please stop calling", None), ("", None),
-    ("stopper", None), (None, None),
+    ("yes", "opt_in"), ("help", "help"), ("INFO", "help"), ("Aide !", "help"), ("please stop calling", None),
+    ("", None), ("stopper", None), (None, None),
 ])
 def test_keywords(text: str | None, expected: str | None) -> None:
     assert keyword(text) == expected
@@ -143,6 +143,17 @@ def test_help_answers_with_twiml_and_unknown_stop_is_suppressed(web: tuple[TestC
     twilio_post(client, path, {"MessageSid": "SMy", "From": "+33699999999", "To": "+337", "Body": "YES"})
     apply(engine, config)
     assert not is_suppressed(session, "sms", "+33699999999")
+
+
+def test_help_reply_speaks_the_contact_language(web: tuple[TestClient, Settings], session: Session) -> None:
+    client, _ = web
+    session.add_all([Contact(phone="+447911123456", language="en"), Contact(phone="+33611111111", language="fr")])
+    session.commit()
+    path = "/webhooks/twilio/inbound"
+    english = twilio_post(client, path, {"MessageSid": "SMe", "From": "+447911123456", "To": "+337", "Body": "info"})
+    french = twilio_post(client, path, {"MessageSid": "SMf", "From": "+33611111111", "To": "+337", "Body": "Aide"})
+    assert "reply STOP to unsubscribe" in english.text
+    assert "répondez STOP" in french.text
 
 
 def test_malformed_twilio_bodies(web: tuple[TestClient, Settings], session: Session) -> None:

@@ -7,10 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 
 from connectors import sendgrid_events, twilio_events
 from contacts.feedback import store_request
 from core import clock
+from core.db import session_scope
+from core.models import Contact
 from web.body import read_limited
 from web.state import AppState, get_state
 
@@ -81,13 +84,22 @@ async def twilio_inbound(request: Request, state: AppState = Depends(get_state))
     state.applier.notify()
     reply = None
     if twilio_events.keyword(params.first("Body")) == "help":
-        reply = help_text(state)
+        language = await run_in_threadpool(_language_of, state, params.first("From") or "")
+        reply = help_text(state, language)
     return Response(twilio_events.twiml_reply(reply), media_type="application/xml")
 
 
-def help_text(state: AppState) -> str:
-    """The HELP answer: who we are and how to stop (in the default language)."""
+def _language_of(state: AppState, phone: str) -> str:
+    """The language of the contact with this number (the default language for a stranger)."""
+    with session_scope(state.engine) as session:
+        language = session.scalar(select(Contact.language).where(Contact.phone == phone, Contact.language.is_not(None))
+                                  .order_by(Contact.id).limit(1))
+    return language or state.settings.default_language
+
+
+def help_text(state: AppState, language: str) -> str:
+    """The HELP answer in the contact's language: who we are and how to stop."""
     sender = state.settings.postal_address
-    if state.settings.default_language.startswith("fr"):
+    if language.lower().startswith("fr"):
         return f"{sender}. Messages marketing : répondez STOP pour ne plus en recevoir, START pour reprendre."
     return f"{sender}. Marketing messages: reply STOP to unsubscribe, START to resubscribe."

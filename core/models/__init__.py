@@ -6,6 +6,7 @@ from core.models.consent import Consent, Suppression
 from core.models.contacts import Account, Contact, ContactEventStat, ContactTag, Tag
 from core.models.events import Conversion, Event
 from core.models.feedback import InboundRequest
+from core.models.reports import MessageStat, ReportCursor
 from core.models.scoring import ScoringModel
 from core.models.segments import Segment, SegmentMembership, SegmentSnapshot
 from core.models.templates import Template, TemplateVersion
@@ -13,7 +14,7 @@ from core.models.users import AuditLog, User
 
 __all__ = [
     "Account", "AuditLog", "Base", "Campaign", "Consent", "Contact", "ContactEventStat", "ContactTag",
-    "Conversion", "Cost", "Event", "ExchangeRate", "InboundRequest", "JSONType", "Message",
-    "ScoringModel", "Segment", "SegmentMembership", "SegmentSnapshot", "Suppression", "Tag",
+    "Conversion", "Cost", "Event", "ExchangeRate", "InboundRequest", "JSONType", "Message", "MessageStat",
+    "ReportCursor", "ScoringModel", "Segment", "SegmentMembership", "SegmentSnapshot", "Suppression", "Tag",
     "Template", "TemplateVersion", "Timestamped", "UTCDateTime", "User", "Variant",
 ]

@@ -28,6 +28,8 @@ class Campaign(Timestamped, Base):
     scheduled_at: Mapped[datetime | None]
     holdout: Mapped[float] = mapped_column(default=0.0)
     budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    # Cost of the messages sent or being sent, reserved atomically before each batch goes out (budget cap).
+    spent: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     utm: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -61,7 +63,8 @@ class Message(Base):
     rotation: Mapped[int] = mapped_column(Integer, default=0)
     channel: Mapped[str] = mapped_column(String(16))
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="SET NULL"))
-    # planned | queued | sending | sent | delivered | opened | clicked | failed | bounced | held_out | excluded
+    # excluded | held_out | waiting (for the A/B winner) | queued | sending (leased) | unknown (lease expired
+    # mid-send: awaiting the provider's word) | sent | delivered | bounced | failed | cancelled
     status: Mapped[str] = mapped_column(String(16), default="queued")
     reason: Mapped[str | None] = mapped_column(String(64))  # exclusion or failure reason
     provider: Mapped[str | None] = mapped_column(String(32))
@@ -71,7 +74,7 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
-    next_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]  # not before: schedule, quiet hours, retry backoff, provider grace
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     sent_at: Mapped[datetime | None]
@@ -79,7 +82,7 @@ class Message(Base):
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id", "rotation"),
-        Index("ix_messages_campaign_status", "campaign_id", "status"),
+        Index("ix_messages_campaign_status_due", "campaign_id", "status", "next_attempt_at"),
         Index("ix_messages_contact_sent", "contact_id", "sent_at"),
     )
 

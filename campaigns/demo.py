@@ -1,0 +1,96 @@
+"""Demo step: a real multichannel campaign on the demo company — the plan first, then the send to the outbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from campaigns.definition import load_campaign
+from campaigns.dispatcher import Dispatcher
+from campaigns.planner import PlanReport, plan_campaign
+from campaigns.progress import CampaignStatus, campaign_status
+from campaigns.sending import start_campaign
+from campaigns.service import CampaignStateError, create_campaign, get_campaign
+from core import clock
+from core.db import session_scope
+from core.demo import DemoContext
+from core.models import Campaign
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "campaigns"
+DEMO_CAMPAIGN = EXAMPLES / "demo-multichannel.yaml"
+SCHEDULED_EXAMPLE = EXAMPLES / "winter-multichannel.yaml"
+
+
+def run(context: DemoContext) -> None:
+    console = context.console
+    console.rule("[bold]Campaigns: plan, then send exactly once (email → SMS → letter)")
+    with session_scope(context.engine) as session:
+        campaign = _demo_campaign(session, DEMO_CAMPAIGN)
+        dry = plan_campaign(session, context.settings, campaign, dry_run=True)
+        campaign_id = campaign.id
+    _print_plan(context, dry)
+    with session_scope(context.engine) as session:
+        start_campaign(session, context.settings, get_campaign(session, campaign_id), actor="demo")
+    dispatcher = Dispatcher(context.engine, context.settings)
+    try:
+        dispatcher.run(campaign_id)
+    finally:
+        dispatcher.close()
+    with session_scope(context.engine) as session:
+        status = campaign_status(session, get_campaign(session, campaign_id))
+        scheduled = _demo_campaign(session, SCHEDULED_EXAMPLE)
+        later = (scheduled.name, clock.utc(scheduled.scheduled_at) if scheduled.scheduled_at else None)
+    _print_status(context, status)
+    console.print(f"Also created [bold]{later[0]}[/], scheduled for {later[1]:%Y-%m-%d %H:%M} UTC with a 20 % A/B "
+                  "test phase: `relance worker` sends it then and picks the winner by clicks.")
+    context.results["campaign"] = {"id": campaign_id, "name": status.campaign, "plan": dry.as_dict(),
+                                   "status": status.as_dict()}
+
+
+def _demo_campaign(session: Session, path: Path) -> Campaign:
+    """The example campaign, created (or updated while still a draft); one sent by an earlier run is reused."""
+    definition = load_campaign(path)
+    try:
+        return create_campaign(session, definition, replace=True, actor="demo")
+    except CampaignStateError:
+        return get_campaign(session, definition.name)
+
+
+def _print_plan(context: DemoContext, report: PlanReport) -> None:
+    table = Table("", "contacts", title=f"Plan of {report.campaign} (dry run)")
+    table.add_row("audience", f"{report.audience:,}")
+    for reason, count in report.excluded.items():
+        table.add_row(f"  excluded: {reason.replace('_', ' ')}", f"{count:,}")
+    table.add_row("  held out (control group)", f"{report.held_out:,}")
+    table.add_row("[bold]to send", f"[bold]{report.to_send:,}")
+    for channel, count in report.per_channel.items():
+        table.add_row(f"  by {channel}", f"{count:,}")
+    for variant, count in report.per_variant.items():
+        table.add_row(f"  variant {variant}", f"{count:,}")
+    if report.deferred_by_quiet_hours:
+        table.add_row("  SMS deferred by quiet hours", f"{report.deferred_by_quiet_hours:,}")
+    context.console.print(table)
+    context.console.print(f"Estimated cost {report.estimated_cost:,.2f} + fixed {report.fixed_cost:,.2f} "
+                          f"{report.currency} (budget {report.budget:,.2f}).")
+    samples = Table("channel", "variant", "to", "preview", title="Sample renders")
+    for sample in report.samples:
+        samples.add_row(sample["channel"], sample["variant"] or "", escape(str(sample.get("to") or "")),
+                        escape(str(sample.get("preview") or sample.get("error") or "")))
+    context.console.print(samples)
+
+
+def _print_status(context: DemoContext, status: CampaignStatus) -> None:
+    table = Table("status", "messages", title=f"Ledger of {status.campaign} after the send ({status.status})")
+    for state, count in sorted(status.by_status.items()):
+        table.add_row(state, f"{count:,}")
+    context.console.print(table)
+    outbox = context.settings.outbox_dir.resolve()
+    waiting = status.by_status.get("queued", 0)
+    context.console.print(
+        f"Sent {status.sent:,} messages ({', '.join(f'{n:,} {c}' for c, n in sorted(status.sent_by_channel.items()))})"
+        f" for {status.cost_so_far:,.2f} {status.currency} into {outbox}."
+        + (f" {waiting:,} SMS wait for 08:00 in their recipients' timezone (quiet hours): `relance worker` sends "
+           "them then." if waiting else ""))

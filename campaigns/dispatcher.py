@@ -1,0 +1,293 @@
+"""The dispatcher: claims due messages under a lease, renders them, sends them through the channel's backend and
+records each outcome with its provider id and cost — batch by batch, so any number of dispatchers can share a
+campaign and a crash loses or duplicates nothing (see campaigns.recovery)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from campaigns import ledger
+from campaigns.definition import CampaignDefinition
+from campaigns.lifecycle import complete_if_done, pause_for_errors, reconcile_campaign, unit_costs
+from campaigns.outcomes import Pricing, Tally, crashed, outcome_for, render_failure
+from campaigns.pricing import PriceList
+from campaigns.rendering import Job, Renderer, load_contacts, parts_of
+from campaigns.service import definition_of, pause_campaign
+from campaigns.winner import decide_winner
+from connectors.base import Backend, OutgoingMessage, SendResult
+from connectors.registry import get_backend
+from contacts.consent import Proof, set_consent
+from contacts.feedback import apply_all
+from contacts.timeline import NewEvent, record_events
+from core import clock
+from core.db import session_scope
+from core.models import Campaign
+from core.settings import Settings
+from templates.errors import TemplateError
+
+Throttle = Callable[[str, int], None]  # (provider, messages about to go) -> returns when they may
+THROTTLE_CHUNK = 100
+RECONCILE_EVERY = 5.0  # seconds between reconciliations while batches keep coming
+
+
+@dataclass
+class BatchResult:
+    """What one batch did; `stopped` names the campaign status when it is not sending."""
+
+    claimed: int = 0
+    tally: Tally = field(default_factory=Tally)
+    released: int = 0
+    stopped: str | None = None
+    paused_because: str | None = None
+
+
+@dataclass
+class Rendered:
+    """A batch after rendering: messages ready per channel, failures already decided, contacts' countries."""
+
+    by_channel: dict[str, list[tuple[Job, OutgoingMessage]]] = field(default_factory=lambda: defaultdict(list))
+    failures: list[ledger.Outcome] = field(default_factory=list)
+    countries: dict[int, str | None] = field(default_factory=dict)
+    variants: dict[str, str | None] = field(default_factory=dict)
+
+    def ordered(self) -> list[tuple[Job, OutgoingMessage]]:
+        return [item for items in self.by_channel.values() for item in items]
+
+
+def default_owner() -> str:
+    """A lease owner name unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Dispatcher:
+    """Sends campaigns' due messages. One per process; backends (and their connections) live as long as it does."""
+
+    def __init__(self, engine: Engine, settings: Settings, *, owner: str | None = None,
+                 backends: Mapping[str, Backend] | None = None, throttle: Throttle | None = None,
+                 batch_size: int | None = None) -> None:
+        self.engine, self.settings = engine, settings
+        self.owner = owner or default_owner()
+        self.backends: dict[str, Backend] = dict(backends or {})
+        self._own_backends: set[str] = set()
+        self.throttle = throttle
+        self.batch_size = batch_size or settings.batch_size
+        self._last_reconcile = 0.0
+
+    def backend(self, channel: str) -> Backend:
+        if channel not in self.backends:
+            self.backends[channel] = get_backend(channel, self.settings)
+            self._own_backends.add(channel)
+        return self.backends[channel]
+
+    def close(self) -> None:
+        for channel in self._own_backends:
+            self.backends.pop(channel).close()
+        self._own_backends.clear()
+
+    def idempotent_channels(self, definition: CampaignDefinition) -> set[str]:
+        return {channel for channel in definition.channels if channel in self.backend(channel).idempotent_channels}
+
+    # -- one batch -------------------------------------------------------------------------------------------
+    def run_batch(self, campaign_id: int) -> BatchResult:
+        """Claim, render, send and record one batch of the campaign's due messages."""
+        if self._reconcile_due():
+            self._apply_feedback_before_resending(campaign_id)
+        with session_scope(self.engine) as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None or campaign.status != "sending":
+                return BatchResult(stopped=campaign.status if campaign is not None else "missing")
+            definition = definition_of(campaign)
+            self._maybe_reconcile(session, campaign, definition)
+            decide_winner(session, campaign, definition)
+            jobs = ledger.claim(session, campaign_id, owner=self.owner, lease_seconds=self.settings
+                                .dispatch_lease_seconds, limit=self.batch_size)
+        if not jobs:
+            return BatchResult()
+        with Session(self.engine) as session:
+            campaign = session.get(Campaign, campaign_id)
+            assert campaign is not None
+            rendered = self._render(session, campaign, definition, jobs)
+        return self._send_and_record(campaign, definition, jobs, rendered)
+
+    def _reconcile_due(self) -> bool:
+        return time.monotonic() - self._last_reconcile >= RECONCILE_EVERY
+
+    def _apply_feedback_before_resending(self, campaign_id: int) -> None:
+        """Feedback received but not applied yet may prove a send: apply it before any `unknown` is resent."""
+        with Session(self.engine) as session:
+            due = ledger.unknown_due(session, campaign_id)
+        if due:
+            apply_all(self.engine, self.settings)
+
+    def _maybe_reconcile(self, session: Session, campaign: Campaign, definition: CampaignDefinition,
+                         force: bool = False) -> None:
+        if force or self._reconcile_due():
+            reconcile_campaign(session, self.settings, campaign, definition, self.idempotent_channels(definition))
+            self._last_reconcile = time.monotonic()
+
+    def _render(self, session: Session, campaign: Campaign, definition: CampaignDefinition,
+                jobs: list[Job]) -> Rendered:
+        renderer = Renderer(session, self.settings, campaign, definition)
+        contacts = load_contacts(session, [job.contact_id for job in jobs])
+        rendered = Rendered()
+        for job in jobs:
+            contact = contacts.get(job.contact_id)
+            try:
+                if contact is None:
+                    raise TemplateError(f"contact {job.contact_id} no longer exists")
+                message = renderer.render(job, contact)
+            except (TemplateError, ValueError) as exc:
+                rendered.failures.append(render_failure(job, exc))
+                continue
+            rendered.by_channel[job.channel].append((job, message))
+            rendered.countries[job.contact_id] = contact.get("country")
+            rendered.variants[job.message_id] = renderer.variant_name(job.variant_id)
+        return rendered
+
+    def _send_and_record(self, campaign: Campaign, definition: CampaignDefinition, jobs: list[Job],
+                         rendered: Rendered) -> BatchResult:
+        result = BatchResult(claimed=len(jobs))
+        pricing = Pricing(PriceList.for_campaign(definition, self.settings.unit_prices), definition.postage_class)
+        reserved, released = self._reserve(campaign, definition, rendered, pricing)
+        result.released = len(released)
+        outcomes = list(rendered.failures)
+        for channel, items in rendered.by_channel.items():
+            outcomes += self._send_channel(channel, items, rendered, pricing)
+        for outcome in outcomes:
+            result.tally.add(outcome)
+        with session_scope(self.engine) as session:
+            ledger.record(session, outcomes)
+            ledger.refund(session, campaign.id, reserved - result.tally.cost)
+            self._after_send(session, campaign, outcomes, rendered)
+            result.paused_because = pause_for_errors(session, campaign.id, definition, result.tally)
+        return result
+
+    def _reserve(self, campaign: Campaign, definition: CampaignDefinition, rendered: Rendered,
+                 pricing: Pricing) -> tuple[Decimal, list[str]]:
+        """Reserve the batch's cost against the budget; what does not fit is released and the campaign paused."""
+        costs = [(job, self._estimate(job, message, rendered, pricing)) for job, message in rendered.ordered()]
+        total = sum((cost for _, cost in costs), Decimal(0))
+        with session_scope(self.engine) as session:
+            if ledger.reserve(session, campaign.id, total, definition.fixed_cost()):
+                return total, []
+            room = ledger.remaining_budget(session, campaign.id, definition.fixed_cost()) or Decimal(0)
+            kept: set[str] = set()
+            allowed = Decimal(0)
+            for job, cost in costs:
+                if allowed + cost > room:
+                    break
+                allowed += cost
+                kept.add(job.message_id)
+            ledger.reserve(session, campaign.id, allowed, definition.fixed_cost())
+            released = [job.message_id for job, _ in costs if job.message_id not in kept]
+            ledger.release(session, released)
+            pause_campaign(session, session.get(Campaign, campaign.id),  # type: ignore[arg-type]
+                           f"budget reached: {definition.budget} {definition.currency} "
+                           f"(fixed costs included); {len(released)} messages not sent", actor="dispatcher")
+        for channel, items in rendered.by_channel.items():
+            rendered.by_channel[channel] = [(job, message) for job, message in items if job.message_id in kept]
+        return allowed, released
+
+    def _estimate(self, job: Job, message: OutgoingMessage, rendered: Rendered, pricing: Pricing) -> Decimal:
+        return pricing.prices.price(job.channel, parts=parts_of(message), provider=self.backend(job.channel).name,
+                                    country=rendered.countries.get(job.contact_id),
+                                    postage_class=pricing.postage_class)
+
+    def _send_channel(self, channel: str, items: list[tuple[Job, OutgoingMessage]], rendered: Rendered,
+                      pricing: Pricing) -> list[ledger.Outcome]:
+        backend = self.backend(channel)
+        results: list[SendResult] = []
+        try:
+            step = THROTTLE_CHUNK if self.throttle is not None else max(len(items), 1)
+            for start in range(0, len(items), step):
+                chunk = [message for _, message in items[start:start + step]]
+                if self.throttle is not None:
+                    self.throttle(backend.name, len(chunk))
+                results += backend.send(chunk)
+        except Exception as exc:  # noqa: BLE001 - a broken backend must not lose track of the batch
+            done = {result.message_id for result in results}
+            lost = [crashed(job, exc, self.settings.unknown_grace_seconds) for job, _ in items
+                    if job.message_id not in done]
+            return self._outcomes(items[:len(results)], results, rendered, pricing) + lost
+        return self._outcomes(items, results, rendered, pricing)
+
+    def _outcomes(self, items: list[tuple[Job, OutgoingMessage]], results: list[SendResult], rendered: Rendered,
+                  pricing: Pricing) -> list[ledger.Outcome]:
+        return [outcome_for(job, message, result, country=rendered.countries.get(job.contact_id), pricing=pricing,
+                            max_attempts=self.settings.max_send_attempts,
+                            grace_seconds=self.settings.unknown_grace_seconds)
+                for (job, message), result in zip(items, results, strict=True)]
+
+    def _after_send(self, session: Session, campaign: Campaign, outcomes: list[ledger.Outcome],
+                    rendered: Rendered) -> None:
+        """Timeline events for what went out; SMS refused as opted out (Twilio 21610) mirrored as an opt-out."""
+        jobs = {job.message_id: job for job, _ in rendered.ordered()}
+        now = clock.now()
+        events = []
+        for outcome in outcomes:
+            job = jobs.get(outcome.message_id)
+            if job is None:
+                continue
+            if outcome.status == "sent":
+                events.append(NewEvent(
+                    type=f"{job.channel}.sent", dedupe_key=f"sent:{outcome.message_id}", contact_id=job.contact_id,
+                    occurred_at=now, campaign_id=campaign.id, message_id=outcome.message_id,
+                    properties={"campaign": campaign.name, "variant": rendered.variants.get(job.message_id),
+                                "provider": outcome.provider, "parts": outcome.parts}))
+            elif outcome.reason == "opted_out" and job.channel == "sms":
+                set_consent(session, job.contact_id, "sms", "withdrawn",
+                            Proof(source=f"{outcome.provider}: recipient opted out (send refused)", occurred_at=now))
+        record_events(session, events)
+
+    # -- a whole run -----------------------------------------------------------------------------------------
+    def run(self, campaign_id: int, *, until_done: bool = False, on_batch: Callable[[BatchResult], None] | None = None,
+            poll_seconds: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> str:
+        """Send batches until nothing is due. With `until_done`, also wait for later send times, expiring leases
+        and the provider's word, until the campaign completes or stops. Returns the campaign's status."""
+        while True:
+            result = self.run_batch(campaign_id)
+            if on_batch is not None:
+                on_batch(result)
+            if result.stopped is not None:
+                return result.stopped
+            if result.claimed:
+                continue
+            status, wait = self._idle(campaign_id)
+            if status != "sending" or not until_done:
+                return status
+            sleep(min(max(wait, 0.2), poll_seconds))
+
+    def settle(self, campaign_id: int) -> str:
+        """Reconcile the campaign and complete it if nothing is left; returns its status."""
+        return self._idle(campaign_id)[0]
+
+    def _idle(self, campaign_id: int) -> tuple[str, float]:
+        """Nothing was claimed: reconcile, complete the campaign if it is done; else how long until work is due."""
+        self._apply_feedback_before_resending(campaign_id)
+        with session_scope(self.engine) as session:
+            campaign = session.get(Campaign, campaign_id)
+            assert campaign is not None
+            definition = definition_of(campaign)
+            self._maybe_reconcile(session, campaign, definition, force=True)
+            if complete_if_done(session, campaign, unit_costs(self.settings, definition)):
+                return campaign.status, 0.0
+            due = ledger.next_due(session, campaign_id)
+        return campaign.status, (clock.utc(due) - clock.now()).total_seconds() if due else 1.0
+
+
+def summary_line(result: BatchResult) -> dict[str, Any]:
+    """A batch as plain data (for flows and logs)."""
+    return {"claimed": result.claimed, "sent": result.tally.sent, "failed": result.tally.failed,
+            "retried": result.tally.retried, "unknown": result.tally.unknown, "released": result.released, "cost": str(result.tally.cost),
+            "stopped": result.stopped, "paused_because": result.paused_because}

@@ -1,0 +1,90 @@
+"""The A/B test phase: once its wait is over, the variant with the best rate (human opens, clicks or conversions
+per message sent) wins, and the messages waiting for it are queued with the winner's content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, distinct, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from campaigns.definition import CampaignDefinition
+from core import clock
+from core.db import greatest
+from core.models import Campaign, Conversion, Event, Message, UTCDateTime, Variant
+from segments.compiler import make_context
+from segments.sqlctx import json_value
+
+METRIC_EVENTS = {"opens": "email.opened", "clicks": "email.clicked"}
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One arm's test result."""
+
+    variant: str
+    sent: int
+    hits: int
+
+    @property
+    def rate(self) -> float:
+        return self.hits / self.sent if self.sent else 0.0
+
+
+def _hit(session: Session, metric: str) -> ColumnElement[bool]:
+    """Whether the message (row of `Message`) produced the metric."""
+    if metric == "conversions":
+        return exists().where(Conversion.contact_id == Message.contact_id, Conversion.occurred_at >= Message.sent_at)
+    condition = and_(Event.message_id == Message.id, Event.type == METRIC_EVENTS[metric])
+    if metric == "opens":  # privacy proxies and scanners open everything: only people count
+        machine = json_value(make_context(session), Event.properties, "machine", "boolean")
+        condition = and_(condition, or_(machine.is_(None), machine.is_(False)))
+    return exists().where(condition)
+
+
+def test_results(session: Session, campaign: Campaign, metric: str) -> list[VariantResult]:
+    """Per variant: messages sent in the test phase and how many of them produced the metric."""
+    query = (select(Variant.name, func.count(distinct(Message.id)),
+                    func.count(distinct(Message.id)).filter(_hit(session, metric)))
+             .join(Message, Message.variant_id == Variant.id)
+             .where(Variant.campaign_id == campaign.id, Message.sent_at.is_not(None))
+             .group_by(Variant.name).order_by(Variant.name))
+    return [VariantResult(name, sent, hits) for name, sent, hits in session.execute(query)]
+
+
+test_results.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def decision_time(campaign: Campaign, definition: CampaignDefinition) -> datetime | None:
+    """When the winner is due (None: no test phase, or not started)."""
+    if definition.test is None or campaign.started_at is None:
+        return None
+    return definition.test.decided_at(clock.utc(campaign.started_at))
+
+
+def decide_winner(session: Session, campaign: Campaign, definition: CampaignDefinition) -> str | None:
+    """Pick the winner if its time has come (idempotent: an existing winner is returned as is) and queue the
+    waiting messages with it. Ties go to the first variant by name."""
+    current = session.scalar(select(Variant.name).where(Variant.campaign_id == campaign.id, Variant.is_winner))
+    due = decision_time(campaign, definition)
+    if current is not None or due is None or clock.now() < due:
+        return current
+    assert definition.test is not None
+    results = test_results(session, campaign, definition.test.metric)
+    if not results:
+        return None
+    best = max(results, key=lambda result: (result.rate, [-ord(char) for char in result.variant]))
+    winner = session.scalars(select(Variant).where(Variant.campaign_id == campaign.id,
+                                                   Variant.name == best.variant)).one()
+    winner.is_winner = True
+    now = clock.now()
+    not_before = greatest(session)(Message.next_attempt_at, literal(now, UTCDateTime()))
+    session.execute(update(Message).where(Message.campaign_id == campaign.id, Message.status == "waiting")
+                    .values(status="queued", variant_id=winner.id, next_attempt_at=not_before, updated_at=now),
+                    execution_options={"synchronize_session": False})
+    campaign.status_reason = (f"variant {best.variant} won the test on {definition.test.metric} "
+                              f"({best.rate:.1%} of {best.sent} sent)")
+    session.flush()
+    return best.variant

@@ -1,0 +1,105 @@
+"""The dashboard's access to data: one engine per database, and the page loaders cached with a time to live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any, TypeVar
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from core.db import make_engine, session_scope
+from core.settings import Settings, get_settings
+from dashboard import loaders
+
+T = TypeVar("T")
+TTL = 60  # seconds: figures are at most a minute old, and a page reload costs nothing in between
+
+
+def settings() -> Settings:
+    """The dashboard's settings (RELANCE_* environment, as `relance dashboard` passes it)."""
+    return get_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+def engine() -> Engine:
+    return _engine(settings().database_url)
+
+
+def _read(loader: Callable[..., T], *args: Any) -> T:
+    with session_scope(engine()) as session:
+        return loader(session, *args)
+
+
+# Every cached function takes the database URL first, so two databases never share a cache entry.
+
+
+@st.cache_data(ttl=TTL, show_spinner="Computing the overview…")
+def overview(url: str, start: date, end: date, model: str | None) -> loaders.OverviewData:
+    return _read(loaders.overview_page, settings(), start, end, model)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Computing campaign ROI…")
+def campaigns(url: str, model: str | None) -> loaders.CampaignsData:
+    return _read(loaders.campaigns_page, settings(), model)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def campaign_names(url: str) -> list[str]:
+    return _read(loaders.campaign_names)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Computing the campaign report…")
+def campaign(url: str, name: str, model: str | None, metric: str) -> dict[str, Any]:
+    return _read(loaders.campaign_page, settings(), name, model, metric)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Computing channels…")
+def channels(url: str, start: date, end: date, model: str | None) -> loaders.ChannelsData:
+    return _read(loaders.channels_page, settings(), start, end, model)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Reading segments…")
+def segments(url: str, model: str | None) -> loaders.SegmentsData:
+    return _read(loaders.segments_page, settings(), model)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Previewing members…")
+def segment_preview(url: str, name: str) -> list[dict[str, Any]]:
+    return _read(loaders.segment_preview, name)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Reading scores…")
+def scoring(url: str) -> loaders.ScoringData:
+    return _read(loaders.scoring_page)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def contact_search(url: str, text: str) -> list[dict[str, Any]]:
+    return _read(loaders.contact_search, text)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def contact(url: str, contact_id: int) -> dict[str, Any] | None:
+    return _read(loaders.contact_page, contact_id)
+
+
+def url() -> str:
+    """The database URL, the first argument of every cached call."""
+    return settings().database_url
+
+
+@st.cache_data(ttl=300, show_spinner="Drawing the PDF report…")
+def pdf_report(url: str, start: date, end: date, model: str | None) -> bytes:
+    """The PDF report of the period (the same one `relance report pdf` writes)."""
+    from reports.overview import day_range
+    from reports.pdf import gather, render_pdf
+
+    with session_scope(engine()) as session:
+        report = gather(session, settings(), day_range(start, end), model=model)
+    return render_pdf(report)

@@ -1,0 +1,120 @@
+"""Demo step: the ROI table of the demo's campaigns, the PDF report, and how to open the dashboard on the demo data."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from core import clock
+from core.db import session_scope
+from core.demo import DemoContext
+from core.models import Conversion, Message, User
+from core.users import add_user
+from reports.attribution import MODELS
+from reports.money import MissingExchangeRate
+from reports.overview import day_range
+from reports.pdf import gather, render_pdf
+from reports.service import campaign_report, roi_report
+
+DEMO_USER, DEMO_PASSWORD = "demo", "relance-demo"
+
+
+def _money(value: Any) -> str:
+    return "—" if value is None else f"{Decimal(value):,.2f}"
+
+
+def _percent(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.0%}"
+
+
+def _roi_table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"ROI of the demo campaigns — {report['model']} attribution over "
+                        f"{report['window_days']:g} days, money in {report['currency']}")
+    for column in ("campaign", "status", "sent", "cost", "revenue", "ROI", "conversions", "CPA", "budget used"):
+        table.add_column(column, justify="left" if column in ("campaign", "status") else "right")
+    for row in report["campaigns"]:
+        table.add_row(row["campaign"], row["status"], f"{row['sent']:,}", _money(row["cost"]), _money(row["revenue"]),
+                      _percent(row["roi"]), f"{float(row['conversions']):g}", _money(row["cost_per_acquisition"]),
+                      _percent(row["budget_consumed"]))
+    totals = report["total"]
+    table.add_row("total", "", f"{totals['sent']:,}", _money(totals["cost"]), _money(totals["revenue"]),
+                  _percent(totals["roi"]), f"{float(totals['conversions']):g}",
+                  _money(totals["cost_per_acquisition"]), "", style="bold")
+    return table
+
+
+def _campaign_name(context: DemoContext) -> str | None:
+    campaign = context.results.get("campaign")
+    if isinstance(campaign, dict):
+        return str(campaign.get("name") or campaign.get("campaign") or "") or None
+    return getattr(campaign, "name", None)
+
+
+def _highlight(context: DemoContext, name: str) -> None:
+    """Holdout and A/B verdicts of the demo campaign, and how much the attribution model matters."""
+    with session_scope(context.engine) as session:
+        report = campaign_report(session, context.settings, name)
+    console = context.console
+    result = report.holdout
+    uplift = result.uplift if result is not None else None
+    if result is not None and uplift is not None:
+        console.print(f"Holdout of [bold]{name}[/]: treated {result.treated.conversion_rate or 0:.2%} vs held out "
+                      f"{result.held_out.conversion_rate or 0:.2%}, uplift {uplift.estimate * 100:+.2f} pts "
+                      f"(95 % CI {uplift.low * 100:+.2f} to {uplift.high * 100:+.2f}) — {result.verdict()}")
+    if len(report.ab.variants) > 1:
+        console.print(f"A/B: {report.ab.summary()}")
+    models = ", ".join(f"{model} {_money(report.models.get(model))}" for model in MODELS)
+    console.print(f"Revenue credited to {name} by model: {models}")
+
+
+def _dashboard_command(context: DemoContext) -> str:
+    url = make_url(context.settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_absolute():
+        url = url.set(database=str((context.workdir / url.database).resolve()))
+    return f"RELANCE_DATABASE_URL={url.render_as_string(hide_password=True)} relance dashboard"
+
+
+def _demo_user(context: DemoContext) -> str:
+    with session_scope(context.engine) as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            return "sign in with a user of `relance user list`"
+        add_user(session, DEMO_USER, "admin", DEMO_PASSWORD, actor="demo")
+    return f"sign in as [bold]{DEMO_USER}[/] / [bold]{DEMO_PASSWORD}[/] (admin)"
+
+
+def run(context: DemoContext) -> None:
+    """Print the ROI table, write the PDF report, and say how to open the dashboard on this data."""
+    console = context.console
+    console.rule("[bold]ROI reports and the dashboard")
+    try:
+        with session_scope(context.engine) as session:
+            report = roi_report(session, context.settings)
+            pdf = render_pdf(gather(session, context.settings, day_range(*_span(session))))
+    except MissingExchangeRate as exc:
+        console.print(f"[red]{exc}[/]")
+        return
+    console.print(_roi_table(report))
+    if not report["campaigns"]:
+        console.print("[yellow]No campaign in the demo database yet (the campaigns step has not run): the table is "
+                      "empty; the dashboard still shows contacts, segments, scores and responses.[/]")
+    name = _campaign_name(context) or (report["campaigns"][0]["campaign"] if report["campaigns"] else None)
+    if name:
+        _highlight(context, name)
+    path = context.workdir / "relance-report.pdf"
+    path.write_bytes(pdf)
+    console.print(f"PDF report: {path} ({len(pdf) / 1024:.0f} KiB)")
+    console.print(f"Open the dashboard on the demo data: [bold]{_dashboard_command(context)}[/] — "
+                  f"{_demo_user(context)}, then http://127.0.0.1:8501")
+    context.results["reports"] = {"campaigns": len(report["campaigns"]), "total": report["total"], "pdf": str(path)}
+
+
+def _span(session: Any) -> tuple[Any, Any]:
+    """From the first message or conversion to today (the demo moves its clock)."""
+    first = session.scalar(select(func.min(Message.created_at))) or session.scalar(
+        select(func.min(Conversion.occurred_at))) or clock.now()
+    return min(first, clock.now()).date(), clock.now().date()
