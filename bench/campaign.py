@@ -1,11 +1,13 @@
 """Bench: plan + dispatch N emails to a loopback fake SendGrid (a separate process), on PostgreSQL or SQLite.
 
     .venv/bin/python bench/campaign.py [--count 1000000] [--db postgresql|sqlite] [--template newsletter]
+                                       [--dispatchers 2] [--batch-size 2000]
 
 Generates N emailable contacts in SQL, plans the campaign (one INSERT…SELECT) and dispatches it with the real
-dispatcher and SendGrid backend (official SDK, 1000 personalizations per request for substitution templates).
-Prints plan and dispatch times, messages/s, the peak RSS of this process, and the floor measured in the same run:
-a bare loop posting pre-built payloads of the same size to the same fake on one kept-alive connection.
+dispatcher and SendGrid backend (official SDK, 1000 personalizations per request for substitution templates),
+in `--dispatchers` processes sharing the campaign as workers do (SKIP LOCKED claims). Prints plan and dispatch
+times, messages/s, the peak RSS of the largest process, and the floor measured in the same run: a bare loop
+posting pre-built payloads of the same size to the same fake on one kept-alive connection.
 Budget (1,000,000 emails on PostgreSQL): <= 2 minutes and <= 500 MB peak RSS.
 """
 
@@ -118,12 +120,30 @@ def _floor(port: int, requests: int, per_request: int) -> float:
     return time.perf_counter() - started
 
 
+def _dispatch(url: str, settings_json: str, campaign_id: int, batch_size: int, results: Any) -> None:
+    """One dispatcher process: send until nothing is due; report its time, peak RSS and what it sent."""
+    settings = Settings.model_validate_json(settings_json)
+    engine = make_engine(url)
+    sent = 0
+
+    def count(result: Any) -> None:
+        nonlocal sent
+        sent += result.tally.sent
+
+    dispatcher = Dispatcher(engine, settings, batch_size=batch_size)
+    started = time.perf_counter()
+    dispatcher.run(campaign_id, on_batch=count)
+    dispatcher.close()
+    results.put((time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, sent))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--template", default="newsletter")
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--dispatchers", type=int, default=2, help="processes sharing the campaign")
     args = parser.parse_args()
     workdir = Path("/tmp/relance-bench")
     workdir.mkdir(exist_ok=True)
@@ -144,19 +164,30 @@ def main() -> None:
         report = plan_campaign(session, settings, campaign, dry_run=False)
         campaign_id = campaign.id
     planned = time.perf_counter() - started
-    dispatcher = Dispatcher(engine, settings, batch_size=args.batch_size)
+    engine.dispose()
+    results: Any = multiprocessing.Queue()
+    workers = [multiprocessing.Process(target=_dispatch, args=(url, settings.model_dump_json(), campaign_id,
+                                                               args.batch_size, results))
+               for _ in range(args.dispatchers)]
     started = time.perf_counter()
-    status = dispatcher.run(campaign_id)
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get() for _ in workers]
     dispatched = time.perf_counter() - started
-    dispatcher.close()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for worker in workers:
+        worker.join()
+    with session_scope(engine) as session:
+        status = session.scalar(text("SELECT status FROM campaigns WHERE id = :id"), {"id": campaign_id})
+    peak_mb = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024] + [rss for _, rss, _ in outcomes])
     floor = _floor(port, max(args.count // 1000, 1), min(args.count, 1000))
     fake.terminate()
     total = planned + dispatched
     print(f"{args.count:,} emails ({args.template}) on {args.db}; load average {os.getloadavg()[0]:.2f}; "
           f"contacts generated in {generated:.1f} s")
     print(f"plan (one INSERT…SELECT): {planned:.1f} s for {report.written:,} ledger rows")
-    print(f"dispatch: {dispatched:.1f} s — {args.count / dispatched:,.0f} emails/s; campaign {status}")
+    shares = ", ".join(f"{sent:,}" for _, _, sent in outcomes)
+    print(f"dispatch: {dispatched:.1f} s — {args.count / dispatched:,.0f} emails/s with {args.dispatchers} "
+          f"dispatcher process(es) (sent {shares}); campaign {status}")
     print(f"plan + dispatch: {total:.1f} s (budget 120 s at 1M); peak RSS {peak_mb:,.0f} MB (budget 500 MB)")
     print(f"floor — bare POST loop of pre-built 1000-personalization payloads to the same fake: {floor:.1f} s "
           f"({args.count / floor:,.0f} emails/s); dispatch is {dispatched / floor:.1f}x the floor")

@@ -29,7 +29,6 @@ from connectors.base import Backend, OutgoingMessage, SendResult
 from connectors.registry import get_backend
 from contacts.consent import Proof, set_consent
 from contacts.feedback import apply_all
-from contacts.timeline import NewEvent, record_events
 from core import clock
 from core.db import session_scope
 from core.models import Campaign
@@ -231,24 +230,15 @@ class Dispatcher:
 
     def _after_send(self, session: Session, campaign: Campaign, outcomes: list[ledger.Outcome],
                     rendered: Rendered) -> None:
-        """Timeline events for what went out; SMS refused as opted out (Twilio 21610) mirrored as an opt-out."""
-        jobs = {job.message_id: job for job, _ in rendered.ordered()}
-        now = clock.now()
-        events = []
-        for outcome in outcomes:
-            job = jobs.get(outcome.message_id)
-            if job is None:
-                continue
-            if outcome.status == "sent":
-                events.append(NewEvent(
-                    type=f"{job.channel}.sent", dedupe_key=f"sent:{outcome.message_id}", contact_id=job.contact_id,
-                    occurred_at=now, campaign_id=campaign.id, message_id=outcome.message_id,
-                    properties={"campaign": campaign.name, "variant": rendered.variants.get(job.message_id),
-                                "provider": outcome.provider, "parts": outcome.parts}))
-            elif outcome.reason == "opted_out" and job.channel == "sms":
+        """SMS refused as opted out (Twilio 21610) mirrored as an opt-out. (Sends themselves are not copied to the
+        timeline: the ledger is their record, shown in the contact's 360° view.)"""
+        opted_out = {outcome.message_id: outcome for outcome in outcomes if outcome.reason == "opted_out"}
+        for job, _ in rendered.ordered():
+            outcome = opted_out.get(job.message_id)
+            if outcome is not None and job.channel == "sms":
                 set_consent(session, job.contact_id, "sms", "withdrawn",
-                            Proof(source=f"{outcome.provider}: recipient opted out (send refused)", occurred_at=now))
-        record_events(session, events)
+                            Proof(source=f"{outcome.provider}: recipient opted out (send refused)",
+                                  occurred_at=clock.now()))
 
     # -- a whole run -----------------------------------------------------------------------------------------
     def run(self, campaign_id: int, *, until_done: bool = False, on_batch: Callable[[BatchResult], None] | None = None,
@@ -289,5 +279,6 @@ class Dispatcher:
 def summary_line(result: BatchResult) -> dict[str, Any]:
     """A batch as plain data (for flows and logs)."""
     return {"claimed": result.claimed, "sent": result.tally.sent, "failed": result.tally.failed,
-            "retried": result.tally.retried, "unknown": result.tally.unknown, "released": result.released, "cost": str(result.tally.cost),
+            "retried": result.tally.retried, "unknown": result.tally.unknown, "released": result.released,
+            "cost": str(result.tally.cost),
             "stopped": result.stopped, "paused_because": result.paused_because}

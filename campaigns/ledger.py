@@ -4,18 +4,19 @@ messages, reserving budget — each a set-based statement or one executemany per
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import String, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.rendering import Job
 from contacts.fastsql import Bulk
 from core import clock
 from core.db import greatest, rowcount
-from core.models import Campaign, Message
+from core.models import Campaign, Message, UTCDateTime
 
 # Where a message may be when its send outcome comes back: normally `sending` under our lease; `unknown` or
 # `queued` if the lease expired meanwhile (the outcome is the truth: recording it prevents a resend).
@@ -58,10 +59,44 @@ def claim(session: Session, campaign_id: int, *, owner: str, lease_seconds: floa
     return sorted((Job(*row) for row in rows), key=lambda job: job.message_id)
 
 
+GROUP_UPDATE = 20  # outcomes sharing every value (a batched request) beyond this size: one UPDATE … IN (…)
+
+
 def record(session: Session, outcomes: Sequence[Outcome]) -> None:
-    """Write every outcome in one executemany. A row feedback already moved on (a fast `delivered`) keeps its
+    """Write every outcome: one UPDATE per group of identical outcomes (a batched request shares its provider id
+    and price), one executemany for the rest. A row feedback already moved on (a fast `delivered`) keeps its
     status and reason but still gets the provider, cost and send time."""
     now = clock.now()
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for outcome in outcomes:
+        groups.setdefault(astuple(replace(outcome, message_id="")), []).append(outcome.message_id)
+    singles = []
+    for values, ids in groups.items():
+        if len(ids) >= GROUP_UPDATE:
+            _record_group(session, Outcome(*values), ids, now)
+        else:
+            singles += [replace(Outcome(*values), message_id=message_id) for message_id in ids]
+    _record_each(session, singles, now)
+
+
+def _record_group(session: Session, outcome: Outcome, ids: list[str], now: datetime) -> None:
+    still_open = Message.status.in_(RECORDABLE)
+    session.execute(
+        update(Message).where(Message.id.in_(ids), or_(still_open, Message.sent_at.is_(None))).values(
+            status=case((still_open, literal(outcome.status, String)), else_=Message.status),
+            reason=case((still_open, literal(outcome.reason, String)), else_=Message.reason),
+            error=case((still_open, literal(outcome.error, String)), else_=Message.error),
+            provider=func.coalesce(literal(outcome.provider, String), Message.provider),
+            provider_message_id=func.coalesce(literal(outcome.provider_message_id, String),
+                                              Message.provider_message_id),
+            cost=outcome.cost, parts=outcome.parts,
+            next_attempt_at=func.coalesce(literal(outcome.next_attempt_at, UTCDateTime()), Message.next_attempt_at),
+            sent_at=func.coalesce(Message.sent_at, literal(now if outcome.status == "sent" else None, UTCDateTime())),
+            updated_at=now, lease_owner=None, lease_expires_at=None),
+        execution_options={"synchronize_session": False})
+
+
+def _record_each(session: Session, outcomes: Sequence[Outcome], now: datetime) -> None:
     open_ = "status IN (" + ", ".join(f"'{status}'" for status in RECORDABLE) + ")"
     rows = [(outcome.status, outcome.reason, outcome.error, outcome.provider, outcome.provider_message_id,
              outcome.cost, outcome.parts, outcome.next_attempt_at, now if outcome.status == "sent" else None, now,
@@ -130,3 +165,4 @@ def next_due(session: Session, campaign_id: int) -> datetime | None:
         and_(Message.campaign_id == campaign_id, Message.status == "sending")))
     moments = [clock.utc(moment) for moment in (soonest, lease) if moment is not None]
     return min(moments, default=None)
+

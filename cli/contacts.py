@@ -84,6 +84,13 @@ def _print_view(view: dict[str, Any]) -> None:
         details = ", ".join(f"{key}={value}" for key, value in event["properties"].items() if value is not None)
         timeline.add_row(f"{event['occurred_at']:%Y-%m-%d %H:%M}", event["type"], details[:80])
     console.print(timeline)
+    if view["messages"]:
+        sent = Table("campaign", "channel", "variant", "status", "sent (UTC)", title="Messages (send ledger)")
+        for message in view["messages"]:
+            when = f"{message['sent_at']:%Y-%m-%d %H:%M}" if message["sent_at"] else ""
+            status = message["status"] + (f" ({message['reason']})" if message["reason"] else "")
+            sent.add_row(message["campaign"], message["channel"], message["variant"] or "", status, when)
+        console.print(sent)
 
 
 @app.command()

@@ -16,7 +16,18 @@ from sqlalchemy.orm import Session
 from contacts.mapping import CONTACT_FIELDS
 from contacts.normalise import InvalidValue, normalise_email, normalise_phone
 from contacts.timeline import timeline
-from core.models import Account, Consent, Contact, ContactEventStat, ContactTag, Suppression, Tag
+from core.models import (
+    Account,
+    Campaign,
+    Consent,
+    Contact,
+    ContactEventStat,
+    ContactTag,
+    Message,
+    Suppression,
+    Tag,
+    Variant,
+)
 from core.signing import hash_address
 
 EXPORT_COLUMNS = ("id", *CONTACT_FIELDS, "account_id", "email_status", "sms_status", "mail_status", "score",
@@ -97,7 +108,20 @@ def contact_view(session: Session, contact: Contact, *, events: int = 50) -> dic
         "timeline": [{"id": event.id, "type": event.type, "occurred_at": event.occurred_at,
                       "campaign_id": event.campaign_id, "properties": event.properties}
                      for event in timeline(session, contact.id, limit=events)],
+        "messages": contact_messages(session, contact.id, limit=events),
     }
+
+
+def contact_messages(session: Session, contact_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
+    """What campaigns sent (or held back from) this contact, from the send ledger, newest first."""
+    query = (select(Campaign.name, Message.channel, Message.status, Message.reason, Variant.name, Message.sent_at,
+                    Message.created_at, Message.cost)
+             .join(Campaign, Campaign.id == Message.campaign_id)
+             .outerjoin(Variant, Variant.id == Message.variant_id)
+             .where(Message.contact_id == contact_id)
+             .order_by(Message.created_at.desc()).limit(limit))
+    keys = ("campaign", "channel", "status", "reason", "variant", "sent_at", "planned_at", "cost")
+    return [dict(zip(keys, row, strict=True)) for row in session.execute(query)]
 
 
 def count_contacts(session: Session) -> dict[str, int]:

@@ -19,9 +19,10 @@ from sqlalchemy import Float, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.models import Campaign, Conversion, Message
+from core.models import Campaign, Conversion, MessageStat
+from reports.engagement import ensure_fresh
 from reports.money import Converter, converted_sums, period_start
-from reports.sql import NOT_DELIVERED, bound, decimal_of, epoch, exact_sum, is_sqlite, to_decimal
+from reports.sql import bound, decimal_of, epoch, exact_sum, is_sqlite, to_decimal
 
 Model = Literal["last-touch", "first-touch", "linear", "time-decay"]
 MODELS: tuple[Model, ...] = ("last-touch", "first-touch", "linear", "time-decay")
@@ -61,12 +62,17 @@ class Period:
 
 
 def touches(session: Session, rules: Attribution, period: Period, campaign_id: int | None = None) -> Any:
-    """One row per (conversion, touch) with the ranks and weights every model needs."""
-    gap = epoch(session, Conversion.occurred_at) - epoch(session, Message.sent_at)
+    """One row per (conversion, touch) with the ranks and weights every model needs.
+
+    Touches come from the per-message cache (sent messages, with `bounced` for those that never arrived): a
+    narrow table indexed by (contact, send time).
+    """
+    ensure_fresh(session)
+    sent = MessageStat
+    gap = epoch(session, Conversion.occurred_at) - epoch(session, sent.sent_at)
     per_conversion: dict[str, Any] = {"partition_by": Conversion.id}
     decay = func.exp(-cast(gap, Float) * (math.log(2) / (rules.half_life_days * 86400.0)))
-    conditions = [Conversion.contact_id.is_not(None), Message.sent_at.is_not(None),
-                  Message.status.not_in(NOT_DELIVERED), Message.sent_at <= Conversion.occurred_at,
+    conditions = [Conversion.contact_id.is_not(None), sent.bounced == 0, sent.sent_at <= Conversion.occurred_at,
                   gap <= rules.window_days * 86400.0]
     if period.since is not None:
         conditions.append(Conversion.occurred_at >= bound(period.since))
@@ -74,22 +80,22 @@ def touches(session: Session, rules: Attribution, period: Period, campaign_id: i
         conditions.append(Conversion.occurred_at < bound(period.until))
     if campaign_id is not None:  # the campaign's contacts only (their other touches still share the credit)
         conditions.append(Conversion.contact_id.in_(
-            select(Message.contact_id).where(Message.campaign_id == campaign_id).scalar_subquery()))
+            select(sent.contact_id).where(sent.campaign_id == campaign_id).scalar_subquery()))
     return (
         select(
             Conversion.id.label("conversion_id"), Conversion.amount.label("amount"),
             Conversion.currency.label("currency"), Conversion.occurred_at.label("occurred_at"),
-            Message.campaign_id.label("campaign_id"), Message.channel.label("channel"),
+            sent.campaign_id.label("campaign_id"), sent.channel.label("channel"),
             Campaign.segment_id.label("segment_id"),
-            func.row_number().over(**per_conversion, order_by=(Message.sent_at.desc(), Message.id.desc()))
+            func.row_number().over(**per_conversion, order_by=(sent.sent_at.desc(), sent.message_id.desc()))
             .label("last_rank"),
-            func.row_number().over(**per_conversion, order_by=(Message.sent_at, Message.id)).label("first_rank"),
+            func.row_number().over(**per_conversion, order_by=(sent.sent_at, sent.message_id)).label("first_rank"),
             func.count().over(**per_conversion).label("touches"),
             decay.label("decay"),
         )
         .select_from(Conversion)
-        .join(Message, Message.contact_id == Conversion.contact_id)
-        .join(Campaign, Campaign.id == Message.campaign_id)
+        .join(sent, sent.contact_id == Conversion.contact_id)
+        .join(Campaign, Campaign.id == sent.campaign_id)
         .where(and_(*conditions))
         .subquery("touches")
     )

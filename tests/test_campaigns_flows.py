@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -98,3 +99,22 @@ def test_plan_then_flow_resumes_where_a_previous_sender_stopped(cli_env: Path, e
     session.commit()
     result = send_campaign(campaign.id, batch_size=10)
     assert result["written"] == 0 and result["sent"] == 6 and result["status"] == "completed"
+
+
+def test_provider_throttle_shares_a_prefect_rate_limit_and_is_free_without_one() -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    from flows.campaigns import _limit_of, provider_throttle
+
+    provider = f"bench{uuid.uuid4().hex[:8]}"
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(
+            name=f"relance-{provider}", limit=4, slot_decay_per_second=4.0))
+    _limit_of.cache_clear()
+    started = time.monotonic()
+    provider_throttle(provider, 12)  # 12 messages through a bucket of 4 refilled at 4/s
+    assert time.monotonic() - started >= 1.5
+    started = time.monotonic()
+    provider_throttle(f"none{provider}", 10_000)  # no limit configured: no wait
+    assert time.monotonic() - started < 5
