@@ -252,13 +252,13 @@ def timed(engine: Engine, calls: list[Callable[[Any], Any]]) -> float:
     return time.perf_counter() - started
 
 
-def floor(engine: Engine, runs: int) -> float:
-    """Best of `runs` bare COUNT(*) over the events table."""
+def floor(engine: Engine, runs: int, sql: str = "SELECT COUNT(*) FROM events") -> float:
+    """Best of `runs` runs of a bare statement (default: COUNT(*) over the events table)."""
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         with engine.connect() as connection:
-            connection.execute(text("SELECT COUNT(*) FROM events")).scalar()
+            connection.execute(text(sql)).all()
         times.append(time.perf_counter() - started)
     return min(times)
 
@@ -271,15 +271,24 @@ def measure(engine: Engine, runs: int) -> None:
                   for table in ("contacts", "events", "messages", "conversions")}
     print("  " + ", ".join(f"{table} {value:,}" for table, value in counts.items()))
     base = floor(engine, runs)
-    print(f"  floor: bare COUNT(*) over events {base:.3f} s (best of {runs})")
+    scan = floor(engine, runs, "SELECT type, COUNT(*) FROM events GROUP BY type")
+    print(f"  floor: bare COUNT(*) over events {base:.3f} s; reference: GROUP BY type over events {scan:.3f} s "
+          f"(best of {runs}; load average {_load()})")
     for name, calls in pages(settings).items():
         cold = timed(engine, calls)
         warm = [timed(engine, calls) for _ in range(runs - 1)]
         best = min([cold, *warm])
         verdict = "OK" if cold <= BUDGET else "OVER BUDGET"
         print(f"  {name:<16} first {cold:6.3f} s  best {best:6.3f} s  median {statistics.median([cold, *warm]):6.3f} s"
-              f"   x{cold / base:5.2f} floor   budget {BUDGET:.0f} s {verdict}")
+              f"   x{cold / base:6.2f} floor  x{cold / scan:5.2f} scan   budget {BUDGET:.0f} s {verdict}")
     clock.reset()
+
+
+def _load() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
 
 
 def main() -> None:

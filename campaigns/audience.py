@@ -7,17 +7,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, null, or_, select, union
+from sqlalchemy import Select, and_, case, exists, func, literal, null, or_, select, union
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from campaigns import hashing
 from campaigns.definition import CampaignDefinition, FrequencyCap
 from core import clock
-from core.models import Campaign, Contact, Message, Variant
+from core.models import Campaign, Consent, Contact, Message, Variant
 from segments.compiler import make_context
-from segments.reachability import reachable_condition, unreachable_reason
+from segments.reachability import MARKETING, reachable_condition, unreachable_reason
 from segments.service import get_segment, members_query
+from segments.sqlctx import Context, json_value
 
 # Messages that count against a frequency cap: sent within the window, or on their way.
 IN_FLIGHT = ("queued", "sending", "unknown")
@@ -55,20 +56,44 @@ def _capped(campaign_id: int, channel: str, cap: FrequencyCap) -> ColumnElement[
     return recent >= cap.max
 
 
+def _topic_withdrawn(channel: str, topic: str) -> ColumnElement[bool]:
+    """The contact opted out of this campaign's topic (preference centre) on this channel."""
+    return exists().where(Consent.contact_id == Contact.id, Consent.channel == channel, Consent.topic == topic,
+                          Consent.status == "withdrawn")
+
+
+def _paused(ctx: Context) -> ColumnElement[bool]:
+    """The contact asked for a break (preference centre: `attributes.paused_until`, ISO time in UTC)."""
+    until = json_value(ctx, Contact.attributes, "paused_until", "string")
+    return func.coalesce(func.substr(until, 1, 19) > ctx.now.strftime("%Y-%m-%dT%H:%M:%S"), False)
+
+
+def _blockers(ctx: Context, campaign_id: int, definition: CampaignDefinition,
+              channel: str) -> list[tuple[ColumnElement[bool], str]]:
+    """What stops a reachable contact from getting this campaign on `channel`, with its reason, in order."""
+    blockers = []
+    if definition.topic != MARKETING:
+        blockers.append((_topic_withdrawn(channel, definition.topic), "topic_opt_out"))
+    blockers.append((_paused(ctx), "paused_by_contact"))
+    cap = definition.policies.frequency_cap.get(channel)  # type: ignore[call-overload]
+    if cap is not None:
+        blockers.append((_capped(campaign_id, channel, cap), "capped"))
+    return blockers
+
+
 def channel_choice(session: Session, campaign_id: int, definition: CampaignDefinition) -> tuple[Any, Any]:
-    """(chosen channel or NULL, exclusion reason or NULL) as SQL over `Contact`."""
+    """(chosen channel or NULL, exclusion reason or NULL) as SQL over `Contact`: the first channel of the fallback
+    order the contact is reachable on and not blocked; the reason refers to the first channel."""
     ctx = make_context(session)
-    caps = definition.policies.frequency_cap
-    usable: list[tuple[ColumnElement[bool], str]] = []
+    usable = []
     for channel in definition.channels:
-        condition = reachable_condition(ctx, channel)
-        if channel in caps:
-            condition = and_(condition, ~_capped(campaign_id, channel, caps[channel]))
-        usable.append((condition, channel))
+        blocked = [condition for condition, _ in _blockers(ctx, campaign_id, definition, channel)]
+        usable.append((and_(reachable_condition(ctx, channel), *[~condition for condition in blocked]), channel))
     chosen = case(*[(condition, literal(channel)) for condition, channel in usable], else_=null())
     primary = definition.channels[0]
-    reason = func.coalesce(unreachable_reason(ctx, primary), literal("capped" if primary in caps else "unreachable"))
-    return chosen, reason
+    why_blocked = case(*[(condition, literal(reason)) for condition, reason in
+                         _blockers(ctx, campaign_id, definition, primary)], else_=literal("unreachable"))
+    return chosen, func.coalesce(unreachable_reason(ctx, primary), why_blocked)
 
 
 def arms(session: Session, campaign: Campaign) -> list[Arm]:

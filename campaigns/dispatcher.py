@@ -191,9 +191,10 @@ class Dispatcher:
             ledger.reserve(session, campaign.id, allowed, definition.fixed_cost())
             released = [job.message_id for job, _ in costs if job.message_id not in kept]
             ledger.release(session, released)
-            pause_campaign(session, session.get(Campaign, campaign.id),  # type: ignore[arg-type]
-                           f"budget reached: {definition.budget} {definition.currency} "
-                           f"(fixed costs included); {len(released)} messages not sent", actor="dispatcher")
+            current = session.get(Campaign, campaign.id)
+            if current is not None and current.status == "sending":  # another dispatcher may have paused it
+                pause_campaign(session, current, f"budget reached: {definition.budget} {definition.currency} "
+                               f"(fixed costs included); {len(released)} messages not sent", actor="dispatcher")
         for channel, items in rendered.by_channel.items():
             rendered.by_channel[channel] = [(job, message) for job, message in items if job.message_id in kept]
         return allowed, released

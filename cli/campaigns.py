@@ -32,6 +32,7 @@ from campaigns.service import (
 )
 from cli.common import console, engine, fail, print_json, progress, settings
 from connectors.base import ConfigurationError
+from connectors.registry import check_channels
 from core import clock
 from core.db import session_scope
 from segments.service import SegmentNotFound
@@ -162,6 +163,7 @@ def send(
     Without --wait, messages due later (quiet hours, local-time schedules, A/B winners, retries) are left to
     `relance worker`. Any number of senders may run at once: none sends a message twice."""
     with _session() as session:
+        check_channels(settings())  # a misconfigured backend fails here, naming its channel
         campaign = get_campaign(session, name)
         start = None if now else waits_until(campaign)
     if start is not None and not wait:

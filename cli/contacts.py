@@ -173,8 +173,11 @@ def erase(ident: str = IDENT_ARGUMENT, yes: bool = typer.Option(False, "--yes", 
 
 
 @app.command("export-personal-data")
-def export_personal_data(ident: str = IDENT_ARGUMENT,
-                         out: Path | None = typer.Option(None, "--out", help="Write the JSON here.")) -> None:
+def export_personal_data(
+    ident: str = IDENT_ARGUMENT,
+    out: Path | None = typer.Option(None, "--out", help="Write the JSON here."),
+    json_output: bool = typer.Option(True, "--json", hidden=True, help="Accepted for consistency: output is JSON."),
+) -> None:
     """Everything held about one person, as JSON (GDPR access request)."""
     with session_scope(engine()) as session:
         data = personal_data(session, _find(session, ident))

@@ -17,6 +17,11 @@ def _money(value: Any) -> str:
     return "—" if value is None else f"{Decimal(value):,.2f}"
 
 
+def _unit(value: Any) -> str:
+    """A unit cost: four decimals (an email costs fractions of a cent)."""
+    return "—" if value is None else f"{Decimal(value):,.4f}"
+
+
 def _percent(value: Any, digits: int = 1) -> str:
     return "—" if value is None else f"{float(value) * 100:.{digits}f} %"
 
@@ -109,6 +114,5 @@ def _costs(console: Console, lines: list[dict[str, Any]], currency: str) -> None
                                                                 "per part") else "left")
     for line in lines:
         table.add_row(line["channel"], line["provider"] or "—", line["country"] or "—", f"{line['messages']:,}",
-                      f"{line['parts']:,}", _money(line["cost"]), _money(line["per_message"]),
-                      f"{Decimal(line['per_part']):.4f}" if line["per_part"] is not None else "—")
+                      f"{line['parts']:,}", _money(line["cost"]), _unit(line["per_message"]), _unit(line["per_part"]))
     console.print(table)

@@ -25,6 +25,9 @@ app = typer.Typer(help="Rule and predictive lead scoring.", no_args_is_help=True
 
 PLAN_OPTION = typer.Option(Path("scoring-plan.yaml"), "--plan", help="YAML scoring plan (see examples/scoring).")
 JSON_OPTION = typer.Option(False, "--json", help="Print a machine-readable summary.")
+EXCLUDE_OPTION = typer.Option(
+    [], "--exclude", help="Leave a feature out (repeatable): a custom attribute, account.ATTRIBUTE, a contact field "
+    "(source, country...) or an event type — e.g. an attribute filled in only after the sale, which would leak.")
 TARGET_HELP = "auto: conversions within --horizon days after a cutoff when the timeline allows it, else ever."
 
 
@@ -97,6 +100,7 @@ def evaluate(
     stage: str | None = typer.Option(None, help="Predict reaching this lifecycle stage instead."),
     cutoff: datetime | None = typer.Option(None, help="Cutoff date (default: today minus --horizon)."),
     chart: Path | None = typer.Option(None, help="Save a lift chart PNG here."),
+    exclude: list[str] = EXCLUDE_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Out-of-fold evaluation of the whole pipeline: ROC AUC, PR AUC, Brier, lift, capture, calibration."""
@@ -104,7 +108,7 @@ def evaluate(
     with session_scope(engine()) as session, progress(not as_json) as bar:
         task = bar.add_task("cross-validating", total=cv)
         try:
-            evaluation, resolved, features = evaluate_model(session, spec, folds=cv,
+            evaluation, resolved, features = evaluate_model(session, spec, folds=cv, exclude=tuple(exclude),
                                                             on_fold=lambda _: bar.advance(task))
         except NotEnoughData as exc:
             raise fail(str(exc)) from None
@@ -150,6 +154,7 @@ def train(
     stage: str | None = typer.Option(None, help="Predict reaching this lifecycle stage instead."),
     cutoff: datetime | None = typer.Option(None, help="Cutoff date (default: today minus --horizon)."),
     if_better: bool = typer.Option(False, "--if-better", help="Activate only if it beats the active model."),
+    exclude: list[str] = EXCLUDE_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train, evaluate out-of-fold and store a new model version (activated unless --if-better says no)."""
@@ -157,7 +162,7 @@ def train(
     with session_scope(engine()) as session, progress(not as_json) as bar:
         task = bar.add_task("training", total=cv)
         try:
-            result = train_model(session, spec, secret=_secret(), folds=cv,
+            result = train_model(session, spec, secret=_secret(), folds=cv, exclude=tuple(exclude),
                                  policy="if-better" if if_better else "always",
                                  on_fold=lambda _: bar.advance(task))
         except NotEnoughData as exc:

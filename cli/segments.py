@@ -120,25 +120,36 @@ def list_(as_json: bool = JSON) -> None:
 
 
 @app.command("show")
-def show(name: str = typer.Argument(..., help="Segment name.")) -> None:
-    """Print a segment's stored definition as YAML."""
+def show(name: str = typer.Argument(..., help="Segment name."), as_json: bool = JSON) -> None:
+    """Print a segment's stored definition as YAML (the file `segment create` takes), or JSON."""
     with _session() as session:
         segment = get_segment(session, name)
-        typer.echo(yaml.safe_dump({"name": segment.name, "kind": segment.kind, **segment.definition},
-                                  sort_keys=False, allow_unicode=True))
+        stored = {"name": segment.name, "kind": segment.kind, "description": segment.description,
+                  **segment.definition}
+    stored = {key: value for key, value in stored.items() if value is not None}
+    if as_json:
+        print_json(stored)
+    else:
+        typer.echo(yaml.safe_dump(stored, sort_keys=False, allow_unicode=True))
 
 
 @app.command("delete")
 def delete(
     name: str = typer.Argument(..., help="Segment name."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = JSON,
 ) -> None:
     """Delete a segment and its memberships (the timeline keeps its entered/exited events)."""
     if not yes:
+        if as_json:
+            raise fail("deletion not confirmed (pass --yes)")
         typer.confirm(f"Delete segment {name!r}?", abort=True)
     with _session() as session:
         delete_segment(session, name)
-    console.print(f"Segment [bold]{name}[/] deleted.")
+    if as_json:
+        print_json({"segment": name, "deleted": True})
+    else:
+        console.print(f"Segment [bold]{name}[/] deleted.")
 
 
 @app.command("count")

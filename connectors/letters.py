@@ -20,6 +20,8 @@ class LettersBackend(Backend):
 
     name: ClassVar[str] = "letters"
     channels: ClassVar[frozenset[str]] = frozenset({"mail"})
+    # A piece already in a manifest is never put in another batch: resending it after a crash prints it once.
+    idempotent_channels: ClassVar[frozenset[str]] = frozenset({"mail"})
 
     def __init__(self, channel: str, directory: str | Path | None = None, postage_class: str = "lettre-verte",
                  **options: Any) -> None:
@@ -29,6 +31,18 @@ class LettersBackend(Backend):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.postage_class = postage_class
+        self._pieces: dict[str, str] | None = None  # piece id -> provider id, from the manifests on disk
+
+    def known_pieces(self) -> dict[str, str]:
+        """Pieces already handed to the mailing house (in a complete batch: its manifest exists)."""
+        if self._pieces is None:
+            self._pieces = {}
+            for manifest in sorted(self.directory.glob("batch-*.csv")):
+                batch_id = manifest.stem.removeprefix("batch-")
+                with manifest.open(encoding="utf-8", newline="") as handle:
+                    for row in csv.DictReader(handle):
+                        self._pieces[row["piece_id"]] = f"{batch_id}/{row['piece_id']}"
+        return self._pieces
 
     @classmethod
     def options_from_settings(cls, channel: str, settings: Any) -> dict[str, Any]:
@@ -41,7 +55,13 @@ class LettersBackend(Backend):
         rows: list[dict[str, Any]] = []
         results: list[SendResult] = []
         first_document = None
+        known = self.known_pieces()
         for message in batch:
+            if message.message_id in known:
+                results.append(SendResult(message.message_id, Outcome.ACCEPTED, self.name,
+                                          provider_message_id=known[message.message_id],
+                                          parts=int(message.metadata.get("pages") or 1)))
+                continue
             if not message.html or not message.address_lines:
                 results.append(SendResult(message.message_id, Outcome.REJECTED, self.name,
                                           reason="letter has no HTML or no address lines"))
@@ -67,13 +87,19 @@ class LettersBackend(Backend):
         batch_id = f"{clock.now():%Y%m%dT%H%M%S}-{digest[:8]}"
         pdf_path = self.directory / f"batch-{batch_id}.pdf"
         pdf_path.write_bytes(pdf)
-        with (self.directory / f"batch-{batch_id}.csv").open("w", encoding="utf-8", newline="") as handle:
+        # The manifest appears (atomically, by rename) only once the PDF is complete: it is the hand-off.
+        partial = self.directory / f".batch-{batch_id}.csv.tmp"
+        with partial.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS)
             writer.writeheader()
             for row in rows:
                 writer.writerow({**row, "batch_pdf": pdf_path.name, "batch_sha256": digest})
+        partial.replace(self.directory / f"batch-{batch_id}.csv")
+        known = self.known_pieces()
+        for row in rows:
+            known[row["piece_id"]] = f"{batch_id}/{row['piece_id']}"
         for index, result in enumerate(results):
-            if result.outcome is Outcome.ACCEPTED:
+            if result.outcome is Outcome.ACCEPTED and result.provider_message_id is None:
                 results[index] = SendResult(result.message_id, result.outcome, self.name,
                                             provider_message_id=f"{batch_id}/{result.message_id}", parts=result.parts)
 

@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from itertools import islice
@@ -53,7 +53,7 @@ class HistorySummary:
             self._report_writer.writerow((error.line, error.column, error.value, error.reason))
 
     def as_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if not key.startswith("_")}
+        return {item.name: getattr(self, item.name) for item in fields(self) if not item.name.startswith("_")}
 
 
 def import_events(engine: Engine, path: Path, *, default_region: str = "FR", report: Path | None = None,

@@ -12,7 +12,7 @@ from prefect import flow, task, unmapped
 from sqlalchemy import Engine
 
 from core import clock
-from core.db import make_engine, session_scope
+from core.db import is_sqlite, make_engine, session_scope
 from core.settings import get_settings
 from scoring.features import id_batches
 from scoring.lifecycle import advance_batch
@@ -87,10 +87,20 @@ def nightly_scoring(plan_path: str = "scoring-plan.yaml", batch_size: int = 5000
     now = clock.now()
     score_run, stage_run = f"score:{uuid.uuid4().hex[:12]}", f"stage:{uuid.uuid4().hex[:12]}"
     batches = contact_batches(batch_size)
-    changed = sum(rule_scores.map(unmapped(plan_path), batches, unmapped(now), unmapped(score_run)).result())
-    scored = sum(model_scores.map(batches).result())
-    moved = sum(stages.map(unmapped(plan_path), batches, unmapped(now), unmapped(stage_run)).result())
+    changed = _each(rule_scores, batches, before=(plan_path,), after=(now, score_run))
+    scored = _each(model_scores, batches)
+    moved = _each(stages, batches, before=(plan_path,), after=(now, stage_run))
     return {"batches": len(batches), "scores_changed": changed, "predicted": scored, "stages_moved": moved}
+
+
+def _each(work: Any, batches: list[tuple[int, int]], *, before: tuple[Any, ...] = (),
+          after: tuple[Any, ...] = ()) -> int:
+    """Run `work(*before, batch, *after)` for every batch and add up the counts: concurrently (mapped tasks) on
+    PostgreSQL; one after the other on SQLite, whose single writer would refuse concurrent upgrades to write."""
+    if is_sqlite(get_settings().database_url):
+        return sum(int(work(*before, batch, *after)) for batch in batches)
+    futures = work.map(*(unmapped(value) for value in before), batches, *(unmapped(value) for value in after))
+    return sum(int(count) for count in futures.result())
 
 
 @flow(name="scoring-weekly-retrain")

@@ -36,7 +36,10 @@ def _roi_table(report: dict[str, Any]) -> Table:
     table = Table(title=f"ROI of the demo campaigns — {report['model']} attribution over "
                         f"{report['window_days']:g} days, money in {report['currency']}")
     for column in ("campaign", "status", "sent", "cost", "revenue", "ROI", "conversions", "CPA", "budget used"):
-        table.add_column(column, justify="left" if column in ("campaign", "status") else "right")
+        if column in ("campaign", "status"):
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify="right", no_wrap=True)
     for row in report["campaigns"]:
         table.add_row(row["campaign"], row["status"], f"{row['sent']:,}", _money(row["cost"]), _money(row["revenue"]),
                       _percent(row["roi"]), f"{float(row['conversions']):g}", _money(row["cost_per_acquisition"]),

@@ -144,6 +144,14 @@ def _first_response(kind: str) -> Any:
     return case((Message.channel == "sms", earliest), else_=None) if kind == "stop" else earliest
 
 
+def _initial_flag(session: Session, flags: Any, name: str) -> Any:
+    """A flag from the message's events; `bounced` also from its ledger status (a bounce recorded without event)."""
+    value = func.coalesce(flags.c[name], 0)
+    if name == "bounced":
+        return greatest(session)(value, case((Message.status.in_(("bounced", "failed")), 1), else_=0))
+    return value
+
+
 def _add_sent_messages(session: Session) -> int:
     """A complete row for every sent message without one (only in campaigns whose counts differ): its flags from
     all its events, its first responses from all time — one INSERT … SELECT."""
@@ -155,7 +163,7 @@ def _add_sent_messages(session: Session) -> int:
              .where(Event.campaign_id.in_(stale), Event.type.in_(FLAG_TYPES)).group_by(Event.message_id)
              .subquery("all_flags"))
     rows = (select(Message.id, Message.campaign_id, Message.variant_id, Message.channel, Message.contact_id,
-                   Message.sent_at, *(func.coalesce(flags.c[name], 0) for name in FLAGS),
+                   Message.sent_at, *(_initial_flag(session, flags, name) for name in FLAGS),
                    *(_first_response(kind) for kind in ("conversion", "lead", "stop")))
             .select_from(Message).outerjoin(flags, flags.c.message_id == Message.id)
             .where(Message.campaign_id.in_(stale), Message.sent_at.is_not(None),

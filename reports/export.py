@@ -19,20 +19,24 @@ ROI_COLUMNS = ("campaign", "status", "channels", "currency", "sent", "message_co
 
 
 def roi_csv(report: dict[str, Any]) -> str:
-    """The ROI table as CSV (one row per campaign), amounts with two decimals, ratios as decimals."""
+    """The ROI table as CSV (one row per campaign): amounts to the cent, ratios as decimals (0.25 = 25 %)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=ROI_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in report["campaigns"]:
-        writer.writerow({key: _cell(row.get(key)) for key in ROI_COLUMNS})
+        writer.writerow({key: _cell(key, row.get(key)) for key in ROI_COLUMNS})
     return buffer.getvalue()
 
 
-def _cell(value: Any) -> Any:
+RATIOS = ("roi", "budget_consumed", "conversions")
+
+
+def _cell(name: str, value: Any) -> Any:
+    """Amounts as they are (already to the cent), ratios and fractional credits to 4 decimals, lists joined."""
     if isinstance(value, list):
         return "+".join(str(item) for item in value)
-    if isinstance(value, Decimal):
-        return str(value.quantize(Decimal("0.0001")).normalize()) if value != value.to_integral() else str(int(value))
+    if isinstance(value, Decimal) and name in RATIOS:
+        return str(value.quantize(Decimal("0.0001")))
     return "" if value is None else value
 
 

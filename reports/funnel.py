@@ -132,17 +132,18 @@ def _ledger_counts(session: Session, by: Sequence[Level], campaign_id: int | Non
         scope.append(moment >= bound(period.since))
     if period is not None and period.until is not None:
         scope.append(moment < bound(period.until))
-    status = Message.status
-    columns = {
-        "audience": func.count(),
-        "excluded": func.count().filter(status == "excluded"),
-        "held_out": func.count().filter(status == "held_out"),
-        "planned": func.count().filter(status.not_in(("excluded", "held_out"))),
-        "sent": func.count().filter(Message.sent_at.is_not(None)),
-    }
-    query = select(*keys, Message.channel, *columns.values()).where(*scope).group_by(*keys, Message.channel)
-    return {tuple(row[:len(keys) + 1]): dict(zip(columns, row[len(keys) + 1:], strict=True))
-            for row in session.execute(query)}
+    # Grouped by status only (not channel): an index-only scan of (campaign_id, status) on PostgreSQL. These
+    # counts go to a channel-less bucket; what depends on the channel comes from the per-message cache.
+    counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for *key, status, count in session.execute(
+            select(*keys, Message.status, func.count()).where(*scope).group_by(*keys, Message.status)):
+        bucket = counts[(*key, "")]
+        bucket["audience"] += int(count)
+        if status in ("excluded", "held_out"):
+            bucket[status] += int(count)
+        else:
+            bucket["planned"] += int(count)
+    return counts
 
 
 def _stats_counts(session: Session, by: Sequence[Level], campaign_id: int | None, period: Period | None,
@@ -157,8 +158,8 @@ def _stats_counts(session: Session, by: Sequence[Level], campaign_id: int | None
         return func.sum(case((and_(reached, column.is_not(None),
                                    epoch(session, column) - epoch(session, stat.sent_at) <= window), 1), else_=0))
 
-    columns = {name: func.sum(getattr(stat, name)) for name in (
-        "delivered", "opened", "machine_opened", "clicked", "bounced", "complained", "returned")}
+    columns = {"sent": func.count(), **{name: func.sum(getattr(stat, name)) for name in (
+        "delivered", "opened", "machine_opened", "clicked", "bounced", "complained", "returned")}}
     columns["unsubscribed"] = func.sum(stat.unsubscribed) + within(stat.first_stop_at)
     columns["converted"] = within(stat.first_conversion_at)
     columns["leads"] = within(stat.first_lead_at)

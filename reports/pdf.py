@@ -45,6 +45,11 @@ class ReportData:
     models: dict[str, dict[int, Decimal]] = field(default_factory=dict)
     generated_at: datetime = field(default_factory=clock.now)
 
+    @property
+    def busiest(self) -> CampaignROI | None:
+        """The campaign that sent the most in the period (its funnel is drawn)."""
+        return max(self.campaigns, key=lambda row: (row.funnel.sent, row.funnel.planned), default=None)
+
 
 def last_days(days: int, *, end: date | None = None) -> Period:
     """The `days` full UTC days ending with `end` (default: yesterday)."""
@@ -114,7 +119,7 @@ def chart_images(data: ReportData) -> dict[str, str]:
         images["models"] = _data_uri(charts.models_comparison(
             names, {model: [data.models.get(model, {}).get(row.campaign_id, Decimal(0)) for row in data.campaigns]
                     for model in MODELS}, data.currency))
-        funnel = data.campaigns[0].funnel
+        funnel = data.busiest.funnel if data.busiest else data.campaigns[0].funnel
         steps = [("planned", funnel.planned), ("sent", funnel.sent), ("delivered", funnel.delivered),
                  ("opened (human)", funnel.opened), ("clicked", funnel.clicked), ("converted", funnel.converted)]
         images["funnel"] = _data_uri(charts.funnel(steps))

@@ -37,13 +37,25 @@ def two_proportion_z(successes_a: int, total_a: int, successes_b: int, total_b: 
     return z, 2 * (1 - NormalDist().cdf(abs(z)))
 
 
+def wilson_interval(successes: int, total: int) -> Interval:
+    """A proportion with its Wilson score 95 % interval (sound near 0 and 1, unlike p ± 1.96·SE)."""
+    rate = successes / total
+    z2 = Z95 ** 2
+    centre = (rate + z2 / (2 * total)) / (1 + z2 / total)
+    half = Z95 * math.sqrt(rate * (1 - rate) / total + z2 / (4 * total ** 2)) / (1 + z2 / total)
+    return Interval(rate, centre - half, centre + half)
+
+
 def difference_interval(successes_a: int, total_a: int, successes_b: int, total_b: int) -> Interval | None:
-    """Rate A − rate B with the Wald (unpooled) 95 % interval, in absolute terms (0.02 = 2 points)."""
+    """Rate A − rate B with Newcombe's hybrid score 95 % interval (from the two Wilson intervals), in absolute
+    terms (0.02 = 2 points). Unlike the Wald interval it does not collapse when a group has 0 successes."""
     if not total_a or not total_b:
         return None
-    rate_a, rate_b = successes_a / total_a, successes_b / total_b
-    spread = Z95 * math.sqrt(rate_a * (1 - rate_a) / total_a + rate_b * (1 - rate_b) / total_b)
-    return Interval(rate_a - rate_b, rate_a - rate_b - spread, rate_a - rate_b + spread)
+    a, b = wilson_interval(successes_a, total_a), wilson_interval(successes_b, total_b)
+    difference = a.estimate - b.estimate
+    low = difference - math.sqrt((a.estimate - a.low) ** 2 + (b.high - b.estimate) ** 2)
+    high = difference + math.sqrt((a.high - a.estimate) ** 2 + (b.estimate - b.low) ** 2)
+    return Interval(difference, low, high)
 
 
 def relative_lift_interval(successes_a: int, total_a: int, successes_b: int, total_b: int) -> Interval | None:

@@ -23,6 +23,7 @@ SYSTEM_EVENT_TYPES = frozenset({
 })
 CONTACT_CATEGORICALS = ("source", "country", "language", "utm_source", "utm_medium")
 MAX_EVENT_TYPES = 12
+EXCLUDED = "excluded by configuration"
 
 
 def event_type_in(session: Session, types: Any) -> ColumnElement[bool]:
@@ -106,11 +107,13 @@ def discover_features(
     spec.use_account = bool(session.scalar(select(func.count()).where(Contact.account_id.is_not(None))))
     if spec.use_account:  # each contact carries its company's custom fields (rows weighted by contacts)
         rows = _attribute_sample(session, sample, Account.attributes)
-        exclude_account = {key.removeprefix("account.") for key in exclude}
+        exclude_account = {key.removeprefix("account.") for key in exclude if key.startswith("account.")}
         numeric, categorical, skipped = _classify_attributes(rows, max_cardinality, min_presence, exclude_account)
         spec.account_numeric_attributes, spec.account_categorical_attributes = numeric, categorical
         spec.skipped.update({f"account.{key}": why for key, why in skipped.items()})
     spec.event_types = _engagement_types(session, set(exclude), min_event_contacts)
+    for name in exclude:  # remembered with the model, so a scheduled retraining leaves them out too
+        spec.skipped.setdefault(name, EXCLUDED)
     return spec
 
 
@@ -139,7 +142,7 @@ def _classify_attributes(
     for key in sorted(values):
         verdict = _attribute_kind(values[key], len(rows), max_cardinality, min_presence)
         if key in exclude:
-            skipped[key] = "excluded by configuration"
+            skipped[key] = EXCLUDED
         elif verdict == "numeric":
             numeric.append(key)
         elif verdict == "categorical":

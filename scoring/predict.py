@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from core import clock
 from core.models import Contact, JSONType
 from scoring.evaluate import Evaluation, cross_validate
-from scoring.features import features_as_of, id_batches
+from scoring.features import EXCLUDED, features_as_of, id_batches
 from scoring.model import TrainedModel, fit_final
 from scoring.reasons import explain_row, top_reasons_json
 from scoring.registry import active_row, load_model, store_model
@@ -89,7 +89,9 @@ def retrain(session: Session, *, secret: str, folds: int = 5, horizon_days: int 
         mode=stored.get("mode") or "auto", conversion_kind=stored.get("conversion_kind"), stage=stored.get("stage"),
         horizon_days=int(horizon_days or stored.get("horizon_days") or Target.horizon_days),
     )
-    return train_model(session, target, secret=secret, folds=folds, policy="if-better")
+    skipped = ((current.params or {}).get("features") or {}).get("skipped") or {} if current is not None else {}
+    excluded = tuple(name for name, why in skipped.items() if why == EXCLUDED)  # the operator's exclusions hold
+    return train_model(session, target, secret=secret, folds=folds, policy="if-better", exclude=excluded)
 
 
 def _decide(session: Session, metrics: dict[str, Any], policy: str) -> tuple[bool, str]:

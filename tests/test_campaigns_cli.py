@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.settings import get_settings
 from tests.campaign_support import make_audience
 from tests.helpers import run_cli, run_cli_json
 
@@ -71,3 +73,15 @@ def test_pause_resume_cancel_and_schedule(cli_env: Path, engine: Engine, session
 def test_status_of_an_unknown_campaign_is_a_clear_error(cli_env: Path, engine: Engine) -> None:
     result = run_cli("campaign", "status", "ghost")
     assert result.exit_code == 1 and "no campaign named 'ghost'" in result.output
+
+
+def test_a_misconfigured_channel_stops_send_before_anything_is_planned(
+        cli_env: Path, engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_audience(session, 2, segment="engaged-french-leads")
+    run_cli_json("campaign", "create", str(EXAMPLES / "spring-offer.yaml"))
+    monkeypatch.setenv("RELANCE_CHANNELS", '{"email": {"backend": "sendgrid", "options": {}}}')
+    get_settings.cache_clear()
+    result = run_cli("campaign", "send", "spring-offer")
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1 and "channel 'email'" in output and "api_key" in output
+    assert run_cli_json("campaign", "status", "spring-offer")["by_status"] == {}  # nothing planned

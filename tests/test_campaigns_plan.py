@@ -137,3 +137,17 @@ def test_test_phase_leaves_the_rest_waiting_for_the_winner(session: Session, set
     assert report.waiting_for_winner == counts["waiting"]
     assert session.scalar(select(Message.id).where(Message.status == "waiting", Message.variant_id.is_not(None))) \
         is None
+
+
+def test_preference_centre_pauses_and_topic_opt_outs_are_honoured(session: Session, settings: Settings) -> None:
+    people = make_audience(session, 4)
+    soon, past = clock.now() + timedelta(weeks=2), clock.now() - timedelta(days=1)
+    people[0].attributes = {**people[0].attributes, "paused_until": soon.isoformat()}
+    people[1].attributes = {**people[1].attributes, "paused_until": past.isoformat()}  # the break is over
+    set_consent(session, people[2].id, "email", "withdrawn", Proof(source="preferences"), topic="newsletter")
+    session.commit()
+    newsletter = make_campaign(session, name="monthly", template="newsletter", topic="newsletter")
+    report = plan_campaign(session, settings, newsletter, dry_run=True)
+    assert report.excluded == {"paused_by_contact": 1, "topic_opt_out": 1} and report.to_send == 2
+    offer = make_campaign(session, name="offer", topic="offers")  # another topic: only the pause applies
+    assert plan_campaign(session, settings, offer, dry_run=True).excluded == {"paused_by_contact": 1}

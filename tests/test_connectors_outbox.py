@@ -71,6 +71,19 @@ def test_letters_batch_is_one_merged_pdf_with_a_manifest(settings: Settings, tmp
     assert [r.parts for r in results] == [1, 1] and results[0].provider_message_id.endswith("/letter-offer-1")
 
 
+def test_a_letter_already_handed_over_is_never_put_in_another_batch(settings: Settings, tmp_path: Path) -> None:
+    first, second = _render(settings, "letter-offer")
+    LettersBackend("mail", directory=tmp_path / "batches").send([first])
+    restarted = LettersBackend("mail", directory=tmp_path / "batches")  # after a crash: a fresh process
+    results = restarted.send([first, second])
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+    manifests = sorted((tmp_path / "batches").glob("batch-*.csv"))
+    pieces = [row["piece_id"] for path in manifests for row in csv.DictReader(path.open(encoding="utf-8"))]
+    assert sorted(pieces) == ["letter-offer-1", "letter-offer-2"]  # letter 1 printed once
+    assert results[0].provider_message_id and results[0].provider_message_id.endswith("/letter-offer-1")
+    assert not list((tmp_path / "batches").glob(".*.tmp"))
+
+
 def test_misconfigured_outbox_names_the_channel(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, outbox_dir=tmp_path,  # type: ignore[call-arg]
                         channels={"mail": {"backend": "outbox", "options": {"directory": ""}}})

@@ -168,8 +168,15 @@ def test_import_cli_json_summary_and_report(cli_env: Path, session: Session) -> 
     assert run_cli("import", "contacts", "c.csv", "--mapping", "m.yaml").exit_code == 1
     (cli_env / "orders.csv").write_text("email,amount,occurred_at,external_ref\na@exemple.fr,10,2024-01-01,O1\n")
     assert run_cli_json("import", "conversions", "orders.csv")["recorded"] == 1
-    (cli_env / "ev.jsonl").write_text('{"email": "a@exemple.fr", "type": "page.visited", "occurred_at": "2024-01-01"}')
-    assert run_cli_json("import", "events", "ev.jsonl")["recorded"] == 1
+    visits = [{"email": email, "type": "page.visited", "occurred_at": "2024-01-01"}
+              for email in ("a@exemple.fr", "nobody@exemple.fr")]
+    (cli_env / "ev.jsonl").write_text("\n".join(json.dumps(visit) for visit in visits))
+    events = run_cli_json("import", "events", "ev.jsonl", "--report", "events-rejected.csv")
+    assert (events["recorded"], events["rejected"], events["report"]) == (1, 1, "events-rejected.csv")
+    assert "nobody@exemple.fr,no such contact" in (cli_env / "events-rejected.csv").read_text(encoding="utf-8-sig")
+    exported = run_cli("contacts", "export", "--format", "jsonl", "--out", "all.jsonl")
+    assert exported.exit_code == 0 and (cli_env / "all.jsonl").read_text(encoding="utf-8").count("\n") == 1
+    assert run_cli_json("contacts", "export-personal-data", "a@exemple.fr")["contact"]["email"] == "a@exemple.fr"
 
 
 def test_duplicates_without_a_company_are_found_by_place(engine: Engine, session: Session) -> None:

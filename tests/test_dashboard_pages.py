@@ -88,6 +88,9 @@ def test_overview_shows_the_reports_figures(seeded: Seeded, session: Session) ->
     assert reach["email"]["with address"] == audience.reachability(session)[0].with_address
     assert [button.label for button in app.get("download_button")][:2] == [
         "Download daily trends (CSV)", "Download reachability (CSV)"]
+    app.button(key="prepare-pdf").click().run()
+    assert not app.exception and app.session_state["overview-pdf"].startswith(b"%PDF-")
+    assert "Download the PDF report" in [button.label for button in app.get("download_button")]
 
 
 def test_campaigns_table_matches_roi(seeded: Seeded, session: Session) -> None:
@@ -101,6 +104,10 @@ def test_campaigns_table_matches_roi(seeded: Seeded, session: Session) -> None:
         assert rows[name]["cost (EUR)"] == float(cents(row.economics.cost))
         assert rows[name]["revenue (EUR)"] == float(cents(row.economics.revenue))
     assert rows[Seeded.campaign]["cost (EUR)"] == 25.20 and rows[Seeded.campaign]["revenue (EUR)"] == 305.50
+    app.selectbox(key="campaigns-open").select(Seeded.sms_campaign)
+    app.button(key="campaigns-open-button").click().run()
+    assert not app.exception and app.title[0].value == "Campaign report"
+    assert app.selectbox(key="campaign-name").value == Seeded.sms_campaign
 
 
 def test_campaign_page_funnel_variants_and_holdout(seeded: Seeded, session: Session) -> None:

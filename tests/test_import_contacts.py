@@ -185,6 +185,10 @@ def test_consent_columns_become_records_with_proof(engine: Engine, session: Sess
     session.expire_all()
     assert session.scalars(select(Consent.status).where(Consent.channel == "sms")).one() == "granted"
     assert import_contacts(engine, path).unchanged == 1  # idempotent
+    if engine.dialect.name == "sqlite":  # the import skips SQLite's foreign-key lookups: they must hold anyway
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # put back
 
 
 def test_dry_run_saves_nothing(engine: Engine, session: Session, tmp_path: Path) -> None:

@@ -41,8 +41,9 @@ def test_roi_json_and_csv(seeded: Seeded, session: Session) -> None:
     result = run_cli("report", "roi", "--csv", "--model", "linear")
     assert result.exit_code == 0, result.output
     table = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert {row["campaign"]: row["revenue"] for row in table} == {Seeded.campaign: "305.5",
-                                                                  Seeded.sms_campaign: "39.8"}
+    assert {row["campaign"]: row["revenue"] for row in table} == {Seeded.campaign: "305.50",
+                                                                  Seeded.sms_campaign: "39.80"}
+    assert table[0]["roi"].count(".") == 1 and len(table[0]["roi"].split(".")[1]) == 4
     assert table[0]["channels"] in ("email", "sms")
 
 

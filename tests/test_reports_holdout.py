@@ -68,10 +68,14 @@ def test_treated_versus_held_out(session: Session, campaign_id: int) -> None:
 def test_lift_and_its_interval(session: Session, campaign_id: int) -> None:
     result = incrementality(session, Converter.load(session, "EUR"), campaign_id, cost=Decimal("50.00"))
     assert result is not None and result.uplift is not None and result.lift is not None
-    # Absolute: 0.12 − 0.06 = 0.06 ± 1.959964 × sqrt(0.12·0.88/100 + 0.06·0.94/50) = 0.06 ± 1.959964 × 0.0467333.
+    # Absolute: 0.12 − 0.06 = 0.06 with Newcombe's interval from the Wilson intervals (z = 1.959964, z² = 3.841459):
+    #   12/100: centre (0.12 + 0.019207) / 1.038415 = 0.134057, half 1.959964 × sqrt(0.001056 + 0.000096) / 1.038415
+    #           = 0.064064 → [0.069994, 0.198121];  3/50 → [0.020615, 0.162171]
+    #   low  = 0.06 − sqrt((0.12 − 0.069994)² + (0.162171 − 0.06)²) = 0.06 − 0.113752 = −0.053752
+    #   high = 0.06 + sqrt((0.198121 − 0.12)² + (0.06 − 0.020615)²) = 0.06 + 0.087488 = 0.147488
     assert result.uplift.estimate == pytest.approx(0.06)
-    assert (result.uplift.low, result.uplift.high) == (pytest.approx(-0.0315956, abs=1e-6),
-                                                       pytest.approx(0.1515956, abs=1e-6))
+    assert (result.uplift.low, result.uplift.high) == (pytest.approx(-0.053752, abs=1e-6),
+                                                       pytest.approx(0.147488, abs=1e-6))
     # Relative: 0.12 / 0.06 − 1 = +100 %; ln 2 ± 1.959964 × sqrt(0.88/12 + 0.94/3) = 0.693147 ± 1.218756.
     assert result.lift.estimate == pytest.approx(1.0)
     assert result.lift.low == pytest.approx(-0.408804, abs=1e-6)
@@ -107,3 +111,13 @@ def test_two_proportion_z_by_hand() -> None:
     # 40/200 vs 20/200: pooled 0.15, SE sqrt(0.15 · 0.85 · 0.01) = 0.0357071, z = 2.800560, p = 0.005101.
     z, p_value = two_proportion_z(40, 200, 20, 200)
     assert z == pytest.approx(2.800560, abs=1e-6) and p_value == pytest.approx(0.005101, abs=1e-6)
+
+
+def test_the_interval_does_not_collapse_when_the_holdout_never_converts() -> None:
+    from reports.stats import difference_interval
+
+    # 5/1,500 treated vs 0/50 held out: the Wald interval would be 0.00333 ± 0.00292 (wrongly "significant");
+    # Newcombe's: 0.00333 − sqrt((0.00333 − 0.00143)² + 0.07135²) < 0 < 0.00333 + sqrt(…) — not significant.
+    interval = difference_interval(5, 1500, 0, 50)
+    assert interval is not None and interval.low < 0 < interval.high and not interval.excludes_zero
+    assert interval.low == pytest.approx(-0.068040, abs=1e-6)

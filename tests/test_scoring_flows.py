@@ -45,11 +45,15 @@ def test_weekly_retrain_keeps_the_active_target_and_a_better_model(cli_env: Path
     with session_scope(engine) as session:
         build_company(session, contacts=900, now=NOW, seed=12)
         first = train_model(session, Target(horizon_days=80, conversion_kind="purchase"), secret="test-secret-key",
-                            folds=3)
+                            folds=3, exclude=("employees", "source"))
     assert first.activated
     retrained = weekly_retrain(folds=3)
     assert retrained["activated"] is True and retrained["version"] == 2
     assert (retrained["target"]["horizon_days"], retrained["target"]["conversion_kind"]) == (80, "purchase")
+    with session_scope(engine) as session:  # the operator's exclusions still hold
+        features = session.scalar(select(ScoringModel.params).where(ScoringModel.version == 2))["features"]
+    assert "employees" not in features["numeric_attributes"] and "source" not in features["contact_categoricals"]
+    assert features["skipped"]["employees"] == features["skipped"]["source"] == "excluded by configuration"
     with session_scope(engine) as session:  # pretend the active model was evaluated far better
         session.execute(update(ScoringModel).where(ScoringModel.version == 2).values(metrics={"roc_auc": 0.999}))
     # the flows sign and check artefacts with RELANCE_SECRET_KEY, which cli_env sets to "test-secret-key"

@@ -45,7 +45,11 @@ def test_create_list_count_preview_refresh_explain(cli_env: Path, engine: Engine
     assert shown.exit_code == 0 and "met" in shown.output and "country eq FR" in shown.output
     assert "french-leads" in run_cli("segment", "list").output
     assert "conditions" in run_cli("segment", "show", "french-leads").output
-    assert run_cli("segment", "delete", "french-leads", "--yes").exit_code == 0
+    shown_json = run_cli_json("segment", "show", "french-leads")
+    assert (shown_json["name"], shown_json["description"], len(shown_json["conditions"])) == (
+        "french-leads", "French leads", 2)
+    assert run_cli("segment", "delete", "french-leads", "--json").exit_code == 1  # never deleted unconfirmed
+    assert run_cli_json("segment", "delete", "french-leads", "--yes") == {"segment": "french-leads", "deleted": True}
     assert run_cli_json("segment", "list") == []
 
 
