@@ -134,7 +134,8 @@ def _dispatch(url: str, settings_json: str, campaign_id: int, batch_size: int, r
     started = time.perf_counter()
     dispatcher.run(campaign_id, on_batch=count)
     dispatcher.close()
-    results.put((time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, sent))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    results.put((time.perf_counter() - started, usage.ru_maxrss / 1024, sent, usage.ru_utime + usage.ru_stime))
 
 
 def main() -> None:
@@ -178,16 +179,18 @@ def main() -> None:
         worker.join()
     with session_scope(engine) as session:
         status = session.scalar(text("SELECT status FROM campaigns WHERE id = :id"), {"id": campaign_id})
-    peak_mb = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024] + [rss for _, rss, _ in outcomes])
+    peak_mb = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024] + [rss for _, rss, _, _ in outcomes])
     floor = _floor(port, max(args.count // 1000, 1), min(args.count, 1000))
     fake.terminate()
     total = planned + dispatched
     print(f"{args.count:,} emails ({args.template}) on {args.db}; load average {os.getloadavg()[0]:.2f}; "
           f"contacts generated in {generated:.1f} s")
     print(f"plan (one INSERT…SELECT): {planned:.1f} s for {report.written:,} ledger rows")
-    shares = ", ".join(f"{sent:,}" for _, _, sent in outcomes)
+    shares = ", ".join(f"{sent:,} ({cpu:.1f} s CPU)" for _, _, sent, cpu in outcomes)
+    cpu_total = sum(cpu for _, _, _, cpu in outcomes)
     print(f"dispatch: {dispatched:.1f} s — {args.count / dispatched:,.0f} emails/s with {args.dispatchers} "
-          f"dispatcher process(es) (sent {shares}); campaign {status}")
+          f"dispatcher process(es) (sent {shares}; {cpu_total / args.count * 1e6:.0f} µs CPU per email); "
+          f"campaign {status}")
     print(f"plan + dispatch: {total:.1f} s (budget 120 s at 1M); peak RSS {peak_mb:,.0f} MB (budget 500 MB)")
     print(f"floor — bare POST loop of pre-built 1000-personalization payloads to the same fake: {floor:.1f} s "
           f"({args.count / floor:,.0f} emails/s); dispatch is {dispatched / floor:.1f}x the floor")

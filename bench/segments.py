@@ -8,7 +8,7 @@ each with its ratio to a floor timed in the same run: for the count, the best of
 statements for the same question; for a refresh, the same work (materialise, diff, entered/exited events and
 their stats, memberships, size) written by hand in SQL around that best statement. The machine load is printed.
 Budgets (the 5-condition definition): <= 2 s PostgreSQL, <= 5 s SQLite; `--broad` also measures a definition
-that matches ~40 % of contacts, to show how refresh scales with the number of members.
+that matches about a third of the contacts, to show how refresh scales with the number of members.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ DEFINITION = {"name": "bench", "match": "all", "conditions": [
     {"event": "email.clicked", "within": "90d", "count": {"gte": 2}},
     {"event": "conversion", "within": "90d", "count": {"eq": 0}},
 ]}
-BROAD = {"name": "bench-broad", "match": "all", "conditions": [  # a win-back audience: ~40 % of contacts
+BROAD = {"name": "bench-broad", "match": "all", "conditions": [  # a win-back audience: about a third of contacts
     {"field": "country", "op": "in", "value": ["FR", "BE", "ES"]},
     {"lifecycle_stage": ["lead", "mql", "customer"]},
     {"field": "score", "op": "gte", "value": 20},
@@ -329,7 +329,7 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--reuse", action="store_true", help="Keep generated data from a previous run.")
-    parser.add_argument("--broad", action="store_true", help="Also measure a definition matching ~40 %% of contacts.")
+    parser.add_argument("--broad", action="store_true", help="Also measure a definition matching a third of contacts.")
     args = parser.parse_args()
     budgets = {"sqlite": 5.0, "postgresql": 2.0}
     for dialect in args.db.split(","):

@@ -4,7 +4,7 @@ messages, reserving budget — each a set-based statement or one executemany per
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -67,15 +67,17 @@ def record(session: Session, outcomes: Sequence[Outcome]) -> None:
     and price), one executemany for the rest. A row feedback already moved on (a fast `delivered`) keeps its
     status and reason but still gets the provider, cost and send time."""
     now = clock.now()
-    groups: dict[tuple[Any, ...], list[str]] = {}
+    groups: dict[tuple[Any, ...], list[Outcome]] = {}
     for outcome in outcomes:
-        groups.setdefault(astuple(replace(outcome, message_id="")), []).append(outcome.message_id)
-    singles = []
-    for values, ids in groups.items():
-        if len(ids) >= GROUP_UPDATE:
-            _record_group(session, Outcome(*values), ids, now)
+        key = (outcome.status, outcome.provider, outcome.provider_message_id, outcome.cost, outcome.parts,
+               outcome.reason, outcome.error, outcome.next_attempt_at)
+        groups.setdefault(key, []).append(outcome)
+    singles: list[Outcome] = []
+    for members in groups.values():
+        if len(members) >= GROUP_UPDATE:
+            _record_group(session, members[0], [member.message_id for member in members], now)
         else:
-            singles += [replace(Outcome(*values), message_id=message_id) for message_id in ids]
+            singles += members
     _record_each(session, singles, now)
 
 

@@ -131,6 +131,8 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         f"top 20 % captures [bold]{capture_at(metrics, 0.2):.0%}[/] of converters · chosen: {metrics['chosen']} "
         f"({', '.join(f'{k} {v:.3f}' for k, v in metrics['candidates_auc'].items())})"
     )
+    for warning in metrics.get("warnings", []):
+        console.print(f"[yellow]Possible leakage: {warning}[/]")
     table = Table(title="Lift and capture by decile (out-of-fold)")
     for column in ("decile", "contacts", "converters", "rate", "lift", "capture"):
         table.add_column(column, justify="right")

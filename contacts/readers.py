@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import IO, Any
+from zipfile import BadZipFile
 
 DELIMITERS = (";", ",", "\t", "|")
 _CHUNK = 1 << 20
@@ -117,8 +118,11 @@ def _open_xlsx(path: Path, sheet: str | None) -> Table:
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError) as exc:
         raise UnreadableFile(f"{path.name} is not a readable XLSX workbook: {exc}") from exc
+    if sheet is not None and sheet not in workbook.sheetnames:
+        workbook.close()
+        raise UnreadableFile(f"{path.name} has no sheet {sheet!r} (sheets: {', '.join(workbook.sheetnames)})")
     worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
     rows = worksheet.iter_rows(values_only=True)
     try:

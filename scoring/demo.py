@@ -58,6 +58,8 @@ def _show_evaluation(context: DemoContext, metrics: dict[str, Any], target: dict
         f"(base rate {metrics['base_rate']:.1%}), Brier {metrics['brier']:.4f}; "
         f"top 20 % captures [bold]{capture_at(metrics, 0.2):.0%}[/] of converters. Lift chart: {chart}"
     )
+    for warning in metrics.get("warnings", []):
+        context.console.print(f"[yellow]Possible leakage: {warning}[/]")
     table = Table(title="Lift by decile (out-of-fold)")
     for column in ("decile", "rate", "lift", "capture"):
         table.add_column(column, justify="right")

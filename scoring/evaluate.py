@@ -29,11 +29,32 @@ class Evaluation:
     folds: int
     fold_choices: list[str] = field(default_factory=list)
 
+    warnings: list[str] = field(default_factory=list)
+
     def metrics(self) -> dict[str, Any]:
         return summarise(self.y, self.oof) | {
             "chosen": self.chosen, "candidates_auc": self.candidate_auc, "folds": self.folds,
-            "fold_choices": self.fold_choices,
+            "fold_choices": self.fold_choices, "warnings": self.warnings,
         }
+
+
+def leakage_warnings(X: pd.DataFrame, y: np.ndarray, *, threshold: float = 0.97) -> list[str]:
+    """Features that separate converters almost perfectly on their own: usually known only after the outcome."""
+    warnings = []
+    for column in X.columns:
+        values = X[column]
+        if values.dtype == object:  # a category scores its own conversion rate (in-sample: this is a smell test)
+            key = values.fillna("(missing)")
+            score = key.map(pd.Series(y, index=X.index).groupby(key).mean()).to_numpy(dtype="float64")
+        else:
+            score = values.fillna(values.median()).to_numpy(dtype="float64")
+        if np.unique(score).size < 2:
+            continue
+        auc = float(roc_auc_score(y, score))
+        if max(auc, 1 - auc) >= threshold:
+            warnings.append(f"{column} alone separates converters (ROC AUC {max(auc, 1 - auc):.3f}): is it known "
+                            f"only after the outcome? Leave it out with --exclude if so.")
+    return warnings
 
 
 def cross_validate(
@@ -59,7 +80,7 @@ def cross_validate(
             on_fold(number)
     candidate_auc = {name: float(np.mean(values)) for name, values in auc_by_candidate.items()}
     chosen = Counter(choices).most_common(1)[0][0]
-    return Evaluation(oof, y, chosen, candidate_auc, folds, choices)
+    return Evaluation(oof, y, chosen, candidate_auc, folds, choices, leakage_warnings(X, y))
 
 
 def summarise(y: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:

@@ -24,6 +24,10 @@ SYSTEM_EVENT_TYPES = frozenset({
 CONTACT_CATEGORICALS = ("source", "country", "language", "utm_source", "utm_medium")
 MAX_EVENT_TYPES = 12
 EXCLUDED = "excluded by configuration"
+# Attributes Relance itself writes from conversions and engagement as of today (segments.rfm, segments.clustering):
+# the outcome is baked in, whatever the cutoff.
+DERIVED_ATTRIBUTES = frozenset({"rfm_r", "rfm_f", "rfm_m", "rfm_segment", "cluster"})
+DERIVED = "computed by Relance from today's conversions and engagement (RFM, clusters): it would leak the outcome"
 
 
 def event_type_in(session: Session, types: Any) -> ColumnElement[bool]:
@@ -143,6 +147,8 @@ def _classify_attributes(
         verdict = _attribute_kind(values[key], len(rows), max_cardinality, min_presence)
         if key in exclude:
             skipped[key] = EXCLUDED
+        elif key in DERIVED_ATTRIBUTES:
+            skipped[key] = DERIVED
         elif verdict == "numeric":
             numeric.append(key)
         elif verdict == "categorical":

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Float, Integer, String, Text, cast, type_coerce, update
+from sqlalchemy import Column, Float, Integer, String, Text, cast, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.models import Contact, JSONType
+from core.models import Contact
 from scoring.evaluate import Evaluation, cross_validate
 from scoring.features import EXCLUDED, features_as_of, id_batches
 from scoring.model import TrainedModel, fit_final
@@ -127,18 +127,26 @@ def score_frame(session: Session, trained: TrainedModel, frame: pd.DataFrame) ->
 
 
 def _write_scores(session: Session, rows: list[tuple[int, float, str, str]]) -> None:
-    """Stage the scores in a temp table (raw executemany), then one UPDATE … FROM by primary key."""
+    """SQLite: one prepared UPDATE by primary key, executemany'd (twice as fast as staging). PostgreSQL: stage
+    the scores in a temp table (raw executemany), then one UPDATE … FROM by primary key."""
+    if dialect(session) == "sqlite":
+        cursor = session.connection().connection.cursor()
+        try:
+            cursor.executemany("UPDATE contacts SET predicted_score = ?, grade = ?, score_reasons = ? WHERE id = ?",
+                               [(probability, grade, reasons, contact_id)
+                                for contact_id, probability, grade, reasons in rows])
+        finally:
+            cursor.close()
+        return
     scores = temp_table(
         session, "scoring_tmp_predictions", Column("contact_id", Integer, primary_key=True),
         Column("probability", Float), Column("grade", String(2)), Column("reasons", Text),
     )
     bulk_insert(session, scores, rows)
-    reasons: Any = scores.c.reasons
-    reasons = type_coerce(reasons, JSONType) if dialect(session) == "sqlite" else cast(reasons, JSONB)
     session.execute(
         update(Contact)
         .where(Contact.id == scores.c.contact_id)
-        .values(predicted_score=scores.c.probability, grade=scores.c.grade, score_reasons=reasons),
+        .values(predicted_score=scores.c.probability, grade=scores.c.grade, score_reasons=cast(scores.c.reasons, JSONB)),
         execution_options={"synchronize_session": False},
     )
     drop_temp_table(session, scores)

@@ -79,12 +79,9 @@ def top_reasons(
     """Per row, the `count` features that push its score up most, as {reason, feature, impact}."""
     if not len(features):
         return [[] for _ in range(len(frame))]
-    contributions = _mask_absent(contributions, features, frame)
-    take = min(count, len(features))
-    top = np.argpartition(-contributions, take - 1, axis=1)[:, :take]
+    top, picked = _top_columns(_mask_absent(contributions, features, frame), features, count)
     columns = [frame[feature].to_numpy() for feature in features]
     words = lru_cache(maxsize=100_000)(describe)  # values repeat a lot: counts, categories
-    picked = np.take_along_axis(contributions, top, axis=1)
     rows: list[list[dict[str, Any]]] = []
     for row, (picks, impacts) in enumerate(zip(top.tolist(), picked.tolist(), strict=True)):
         ordered = sorted(zip(impacts, picks, strict=True), reverse=True)
@@ -103,10 +100,8 @@ def top_reasons_json(
     value that is somebody's reason is put into words and encoded once, then rows are assembled column-wise."""
     if not len(features):
         return ["[]"] * len(frame)
-    masked = _mask_absent(contributions, features, frame)
-    take = min(count, len(features))
-    top = np.argpartition(-masked, take - 1, axis=1)[:, :take]
-    picked = np.take_along_axis(masked, top, axis=1)
+    top, picked = _top_columns(_mask_absent(contributions, features, frame), features, count)
+    take = top.shape[1]
     order = np.lexsort((-top, -picked), axis=-1)  # strongest first, ties as top_reasons orders them
     top, picked = np.take_along_axis(top, order, axis=1), np.take_along_axis(picked, order, axis=1)
     valid = picked > 0.01
@@ -120,6 +115,30 @@ def top_reasons_json(
         part = table[slots[:, rank]] + impacts + "}"
         out = out + np.where(valid[:, rank], part if rank == 0 else ", " + part, "")
     return list((out + "]").tolist())
+
+
+def family(feature: str) -> str:
+    """What a reason is about: the event type for its counts and recency (one reason per behaviour, not three
+    windows of the same clicks), else the feature itself."""
+    kind, _, rest = feature.partition(":")
+    if kind == "events":
+        return rest.rpartition(":")[0]
+    return rest if kind == "recency" else feature
+
+
+def _top_columns(masked: np.ndarray, features: list[str], count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the columns of its `count` strongest families (each family's strongest column) and their values."""
+    groups: dict[str, list[int]] = {}
+    for column, feature in enumerate(features):
+        groups.setdefault(family(feature), []).append(column)
+    best_column = np.empty((len(masked), len(groups)), dtype=np.int64)
+    for number, columns in enumerate(groups.values()):
+        best_column[:, number] = np.asarray(columns)[np.argmax(masked[:, columns], axis=1)]
+    best = np.take_along_axis(masked, best_column, axis=1)
+    take = min(count, len(groups))
+    chosen = np.argpartition(-best, take - 1, axis=1)[:, :take]
+    top = np.take_along_axis(best_column, chosen, axis=1)
+    return top, np.take_along_axis(masked, top, axis=1)
 
 
 def _fragments(features: list[str], frame: pd.DataFrame, top: np.ndarray,

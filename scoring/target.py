@@ -16,6 +16,8 @@ from core.models import Contact, Conversion, Event
 from scoring.features import FeatureSpec, discover_features, features_as_of
 
 MIN_CLASS = 10  # fewer positives (or negatives) than this and there is nothing honest to learn
+STAGE_WITHOUT_HISTORY = ("customers whose stage was set without a history (imported?) converted after the cutoff: "
+                         "their stage would reveal the outcome")
 
 
 class NotEnoughData(ValueError):
@@ -96,6 +98,21 @@ def _check(positives: int, negatives: int, target: Target) -> None:
         )
 
 
+def _stage_reveals_outcome(session: Session, cutoff: datetime) -> bool:
+    """Whether some contact is a customer with no stage history, no conversion before the cutoff and one after it:
+    its stage was written after the outcome (an import, a CRM sync) and its value "as of the cutoff" would be
+    the answer itself."""
+    conversion = [Conversion.contact_id == Contact.id]
+    later_stage = exists().where(Event.contact_id == Contact.id, Event.type == "stage.changed",
+                                 Event.occurred_at > cutoff)
+    query = select(Contact.id).where(
+        Contact.lifecycle_stage == "customer", Contact.created_at <= cutoff, Contact.erased_at.is_(None),
+        ~exists().where(*conversion, Conversion.occurred_at <= cutoff),
+        exists().where(*conversion, Conversion.occurred_at > cutoff), ~later_stage,
+    ).limit(1)
+    return session.scalar(query) is not None
+
+
 def labels(session: Session, target: Target) -> pd.Series:
     """1/0 per contact id of the training population (contacts that existed at the cutoff)."""
     end = target.cutoff + timedelta(days=target.horizon_days) if target.cutoff else None
@@ -112,7 +129,11 @@ def training_data(
     """Features as of the cutoff and labels after it, for every contact that existed at the cutoff."""
     resolved = resolve(session, target)
     snapshot = resolved.mode == "ever"
-    spec = spec or discover_features(session, snapshot=snapshot, exclude=exclude)
+    if spec is None:
+        spec = discover_features(session, snapshot=snapshot, exclude=exclude)
+        if spec.use_stage and resolved.cutoff is not None and _stage_reveals_outcome(session, resolved.cutoff):
+            spec.use_stage = False
+            spec.skipped["lifecycle_stage"] = STAGE_WITHOUT_HISTORY
     moment = resolved.cutoff or clock.now()
     frame = features_as_of(session, spec, moment, created_before_cutoff=not snapshot, stage_as_of=not snapshot)
     y = labels(session, resolved).reindex(frame.index).fillna(0).astype(int)

@@ -292,3 +292,15 @@ def test_merged_away_emails_and_ids_stay_with_the_survivor(engine: Engine, sessi
     assert merged is not None
     assert (merged.email, merged.external_id, merged.job_title) == ("jean@acme.fr", "CRM-1", "CTO")
     assert merged.attributes == {"other_emails": ["jdupont@gmail.com"], "other_external_ids": ["CRM-2"]}
+
+
+def test_unreadable_files_are_refused_with_a_reason(engine: Engine, tmp_path: Path) -> None:
+    from contacts.readers import UnreadableFile
+
+    (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    for name, reason in (("broken.xlsx", "not a readable XLSX workbook"), ("empty.csv", "is empty"),
+                         ("old.xls", "save the sheet as .xlsx or CSV"), ("missing.csv", "does not exist")):
+        with pytest.raises(UnreadableFile, match=reason):
+            import_contacts(engine, tmp_path / name)

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from contacts.timeline import NewEvent, record_events
 from core import clock
 from core.models import Account, Contact, Conversion, ScoringModel
-from scoring.evaluate import capture_at, lift_chart
+from scoring.evaluate import capture_at, cross_validate, lift_chart
 from scoring.features import NEVER_DAYS, discover_features, features_as_of
 from scoring.predict import apply_model, explain_contact, train_model
-from scoring.reasons import describe, top_reasons, top_reasons_json
+from scoring.reasons import describe, family, top_reasons, top_reasons_json
 from scoring.registry import ArtefactRefused, load_model
 from scoring.synthetic import build_company
 from scoring.target import NotEnoughData, Target, training_data
@@ -87,6 +87,25 @@ def test_account_custom_fields_become_features_with_readable_reasons(session: Se
     assert describe("acct:sector", "saas") == "company sector = saas"
 
 
+def test_outcome_revealing_features_are_left_out_or_flagged(session: Session) -> None:
+    clock.freeze(NOW)
+    build_company(session, contacts=500, now=NOW, seed=9)
+    buyers = set(session.scalars(select(Conversion.contact_id)))
+    for contact in session.scalars(select(Contact)):  # what an import or the RFM step leaves behind
+        won = contact.id in buyers
+        contact.attributes = {**contact.attributes, "deal_won": "yes" if won else "no",
+                              "rfm_segment": "champions" if won else "hibernating"}
+        contact.lifecycle_stage = "customer" if won else "lead"
+    session.commit()
+    frame, y, spec, resolved = training_data(session, Target())
+    assert resolved.mode == "window" and not spec.use_stage
+    assert "customers whose stage was set without a history" in spec.skipped["lifecycle_stage"]
+    assert "RFM" in spec.skipped["rfm_segment"] and "attr:rfm_segment" not in frame
+    evaluation = cross_validate(spec, frame, y, folds=3)
+    assert [warning.split(" ")[0] for warning in evaluation.warnings] == ["attr:deal_won"]
+    assert evaluation.metrics()["warnings"] == evaluation.warnings
+
+
 def test_snapshot_target_drops_outcome_revealing_features(session: Session) -> None:
     clock.freeze(NOW)
     for number in range(30):
@@ -131,6 +150,7 @@ def test_train_apply_explain_and_registry_checks(session: Session, tmp_path: Pat
     fast = top_reasons_json(contributions, trained.explainer.features, frame)
     assert fast == [json.dumps(row, ensure_ascii=False)
                     for row in top_reasons(contributions, trained.explainer.features, frame)]
+    assert all(len({family(reason["feature"]) for reason in row}) == len(row) for row in map(json.loads, fast))
     written = [json.loads(reasons) for reasons in fast]
     assert all(contact.score_reasons in written for contact in top)  # what apply_model stored
     explained = explain_contact(session, top[0].id, secret=SECRET)
