@@ -6,12 +6,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, literal, select
+from sqlalchemy import ColumnElement, Select, String, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from contacts.fastsql import Bulk
 from contacts.mapping import CONTACT_FIELDS
 from contacts.normalise import account_key
+from contacts.prepare import COUNTRY_TIMEZONES, DEFAULT_STAGE, as_datetime
 from contacts.resolve import Entity
 from contacts.rows import ConsentInput
 from contacts.timeline import record_events_from_select
@@ -19,14 +20,7 @@ from core import clock
 from core.db import dialect_insert
 from core.models import Consent, Tag, UTCDateTime
 
-# Default time zone of countries that have a single one (the rest stay empty: campaigns use the default).
-COUNTRY_TIMEZONES = {
-    "FR": "Europe/Paris", "BE": "Europe/Brussels", "CH": "Europe/Zurich", "GB": "Europe/London",
-    "DE": "Europe/Berlin", "ES": "Europe/Madrid", "IT": "Europe/Rome", "NL": "Europe/Amsterdam",
-    "LU": "Europe/Luxembourg", "IE": "Europe/Dublin", "MC": "Europe/Monaco", "AT": "Europe/Vienna",
-    "PT": "Europe/Lisbon", "RE": "Indian/Reunion",
-}
-WRITTEN_COLUMNS = (*CONTACT_FIELDS, "account_id", "attributes")
+WRITTEN_COLUMNS = (*CONTACT_FIELDS, "attributes", "account_id")
 
 
 def ensure_accounts(session: Session, names: Iterable[str]) -> dict[str, int]:
@@ -34,7 +28,12 @@ def ensure_accounts(session: Session, names: Iterable[str]) -> dict[str, int]:
     by_key: dict[str, str] = {}
     for name in names:
         by_key.setdefault(account_key(name), name)
-    by_key.pop("", None)
+    return ensure_account_keys(session, by_key)
+
+
+def ensure_account_keys(session: Session, by_key: dict[str, str]) -> dict[str, int]:
+    """Account id per name key (`contacts.normalise.account_key`) of the companies named, creating the missing."""
+    by_key = {key: name for key, name in by_key.items() if key}
     if not by_key:
         return {}
     bulk = Bulk(session)
@@ -65,31 +64,18 @@ _TIMEZONE, _COUNTRY, _STAGE, _BIRTH_DATE = map(CONTACT_FIELDS.index, ("timezone"
                                                                        "birth_date"))
 
 
-def _values(bulk: Bulk, entity: Entity) -> list[Any]:
+def written_values(bulk: Bulk, entity: Entity) -> list[Any]:
     """The WRITTEN_COLUMNS of an entity, already in the driver's types (its timezone defaulted from its country)."""
     fields = entity.fields
     values = list(map(fields.get, CONTACT_FIELDS))
     if not values[_TIMEZONE] and values[_COUNTRY]:
         values[_TIMEZONE] = COUNTRY_TIMEZONES.get(str(values[_COUNTRY]))
-    values[_STAGE] = values[_STAGE] or "subscriber"
+    values[_STAGE] = values[_STAGE] or DEFAULT_STAGE
     if values[_BIRTH_DATE] is not None:
         values[_BIRTH_DATE] = bulk.value(values[_BIRTH_DATE])
-    values.append(fields.get("account_id"))
     values.append(bulk.value(entity.attributes))
+    values.append(fields.get("account_id"))
     return values
-
-
-def insert_contacts(session: Session, entities: Sequence[Entity]) -> None:
-    """Insert new entities in multi-row statements and give each its id."""
-    if not entities:
-        return
-    bulk = Bulk(session)
-    now = bulk.value(clock.now())
-    columns = [*WRITTEN_COLUMNS, "created_at", "updated_at", "email_status", "sms_status", "mail_status", "score"]
-    defaults = [now, now, "unknown", "unknown", "unknown", 0]
-    rows = [_values(bulk, entity) + defaults for entity in entities]
-    for entity, contact_id in zip(entities, bulk.insert_ids("contacts", columns, rows), strict=True):
-        entity.id = contact_id
 
 
 def update_contacts(session: Session, entities: Sequence[Entity]) -> None:
@@ -98,9 +84,20 @@ def update_contacts(session: Session, entities: Sequence[Entity]) -> None:
         return
     bulk = Bulk(session)
     now = bulk.value(clock.now())
-    rows = [[*_values(bulk, entity), now, entity.id] for entity in entities]
+    rows = [[*written_values(bulk, entity), now, entity.id] for entity in entities]
     assignments = ", ".join(f"{name} = ?" for name in (*WRITTEN_COLUMNS, "updated_at"))
     bulk.executemany(f"UPDATE contacts SET {assignments} WHERE id = ?", rows)
+
+
+def ensure_tags(session: Session, names: set[str]) -> dict[str, int]:
+    """Tag id per name, creating the missing tags."""
+    connection = session.connection()
+    tag_ids = dict(connection.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).tuples().all())
+    if missing := sorted(names - set(tag_ids)):
+        connection.execute(dialect_insert(session)(Tag.__table__).on_conflict_do_nothing(index_elements=["name"]),
+                           [{"name": name} for name in missing])
+        tag_ids.update(connection.execute(select(Tag.name, Tag.id).where(Tag.name.in_(missing))).tuples().all())
+    return tag_ids
 
 
 def add_tags(session: Session, entities: Sequence[Entity]) -> set[int]:
@@ -108,14 +105,7 @@ def add_tags(session: Session, entities: Sequence[Entity]) -> set[int]:
     wanted = {(entity.id, tag[:120]) for entity in entities if entity.id is not None for tag in entity.tags}
     if not wanted:
         return set()
-    names = {tag for _, tag in wanted}
-    connection = session.connection()
-    insert_dialect = dialect_insert(session)
-    tag_ids = dict(connection.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names))).tuples().all())
-    if missing := sorted(names - set(tag_ids)):
-        connection.execute(insert_dialect(Tag.__table__).on_conflict_do_nothing(index_elements=["name"]),
-                           [{"name": name} for name in missing])
-        tag_ids.update(connection.execute(select(Tag.name, Tag.id).where(Tag.name.in_(missing))).tuples().all())
+    tag_ids = ensure_tags(session, {tag for _, tag in wanted})
     known = sorted({entity.id for entity in entities if entity.id is not None and entity.original is not None
                     and entity.tags})  # contacts created by this batch have no tags yet
     existing = set(Bulk(session).select_in("SELECT contact_id, tag_id FROM contact_tags WHERE contact_id IN",
@@ -140,7 +130,7 @@ def apply_consents(session: Session, entities: Sequence[Entity], *, default_sour
     rows = bulk.select_in(
         "SELECT contact_id, channel, status, occurred_at FROM consents WHERE topic = 'marketing' AND contact_id IN",
         known) if known else []
-    current = {(contact_id, channel): (status, _as_datetime(at)) for contact_id, channel, status, at in rows}
+    current = {(contact_id, channel): (status, as_datetime(at)) for contact_id, channel, status, at in rows}
     now = clock.now()
     changes = [
         (entity.id, channel, "marketing", "granted" if consent.granted else "withdrawn",
@@ -157,14 +147,9 @@ def apply_consents(session: Session, entities: Sequence[Entity], *, default_sour
                           suffix=f"ON CONFLICT (contact_id, channel, topic) DO UPDATE SET {updates}")
     ids = sorted(consent_id for (consent_id,) in written)
     for start in range(0, len(ids), 10_000):
-        record_events_from_select(session, consent_events(session, ids[start:start + 10_000], now),
+        record_events_from_select(session, consent_events(session, Consent.id.in_(ids[start:start + 10_000]), now),
                                   key_prefix="consent:")
     return {int(change[0] or 0) for change in changes}
-
-
-def _as_datetime(value: Any) -> datetime:
-    """A timestamp read through the driver (SQLite returns text) as an aware UTC datetime."""
-    return clock.utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def _consent_applies(consent: ConsentInput, current: tuple[str, datetime] | None) -> bool:
@@ -179,9 +164,9 @@ def _consent_applies(consent: ConsentInput, current: tuple[str, datetime] | None
     return not consent.granted
 
 
-def consent_events(session: Session, consent_ids: Sequence[int], now: datetime) -> Select[Any]:
-    """`consent.changed` timeline rows for these consents, carrying their proof, built in SQL (an import writes
-    one per row): the set-based twin of `contacts.consent.set_consent`'s event."""
+def consent_events(session: Session, which: ColumnElement[bool], now: datetime) -> Select[Any]:
+    """`consent.changed` timeline rows for the consents `which` selects, carrying their proof, built in SQL (an
+    import writes one per row): the set-based twin of `contacts.consent.set_consent`'s event."""
     table = Consent.__table__
     proof = [table.c[name] for name in ("channel", "topic", "status", "source", "form", "wording_version", "ip",
                                         "user_agent")]
@@ -199,4 +184,4 @@ def consent_events(session: Session, consent_ids: Sequence[int], now: datetime) 
         table.c.contact_id.label("contact_id"), literal("consent.changed", String).label("type"),
         table.c.occurred_at.label("occurred_at"), properties.label("properties"), key.label("dedupe_key"),
         literal(now, UTCDateTime()).label("created_at"),
-    ).where(table.c.id.in_(list(consent_ids)))
+    ).where(which)

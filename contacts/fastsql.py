@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -42,7 +43,7 @@ class Bulk:
                 self._last_datetime, self._last_converted = value, self._datetime(value)
             return self._last_converted
         if kind is dict or kind is list:
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            return json_text(value)
         if self.sqlite and kind is date:
             return value.isoformat()
         if self.sqlite and kind is Decimal:
@@ -50,9 +51,7 @@ class Bulk:
         return value
 
     def _datetime(self, value: datetime) -> Any:
-        if self.sqlite:
-            return _sqlite_datetime(value)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return driver_datetime(value, sqlite=self.sqlite)
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, suffix: str = "",
                returning: str = "", prepared: bool = False) -> list[tuple[Any, ...]]:
@@ -69,7 +68,7 @@ class Bulk:
         returned: list[tuple[Any, ...]] = []
         try:
             for chunk in _chunks(rows, max(1, MAX_PARAMETERS // len(columns))):
-                params = [value for row in chunk for value in row] if prepared else [
+                params = list(chain.from_iterable(chunk)) if prepared else [
                     value if type(value) in _PLAIN else self.value(value) for row in chunk for value in row]
                 cursor.execute(head + ", ".join([group] * len(chunk)) + tail, params)
                 if returning:
@@ -93,12 +92,33 @@ class Bulk:
         ids: list[int] = []
         try:
             for chunk in _chunks(rows, max(1, MAX_PARAMETERS // len(columns))):
-                cursor.execute(head + ", ".join([group] * len(chunk)), [value for row in chunk for value in row])
+                cursor.execute(head + ", ".join([group] * len(chunk)), list(chain.from_iterable(chunk)))
                 last = int(cursor.lastrowid or 0)
                 ids.extend(range(last - len(chunk) + 1, last + 1))
         finally:
             cursor.close()
         return ids
+
+    def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """PostgreSQL: `COPY table (columns) FROM STDIN` of prepared rows — no statement per row, no conflict
+        handling (rows must be new)."""
+        cursor: Any = self.connection.connection.cursor()
+        try:
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+
+    def next_ids(self, table: str, count: int) -> list[int]:
+        """PostgreSQL: `count` ids taken from the sequence of `table.id`, in increasing order."""
+        cursor: Any = self.connection.connection.cursor()
+        try:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                           [table, count])
+            return sorted(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.close()
 
     def _insert_pipelined(self, sql: str, rows: Sequence[Sequence[Any]], returning: bool,
                           prepared: bool) -> list[tuple[Any, ...]]:
@@ -145,6 +165,18 @@ class Bulk:
                                            for row in rows])
         finally:
             cursor.close()
+
+
+def driver_datetime(value: datetime, *, sqlite: bool) -> Any:
+    """A datetime as the driver must receive it (naive UTC text on SQLite, aware on PostgreSQL)."""
+    if sqlite:
+        return _sqlite_datetime(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def json_text(value: Any) -> str:
+    """JSON as our JSON columns store it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @contextmanager

@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import csv
-import gc
-import multiprocessing
-import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from contacts.bulk import add_tags, apply_consents, insert_contacts, link_accounts, update_contacts
+from contacts.bulk import add_tags, apply_consents, link_accounts, update_contacts
+from contacts.create import create_contacts
 from contacts.fastsql import lean_gc
 from contacts.mapping import Mapping
+from contacts.parsing import default_workers, prepared_batches
+from contacts.prepare import SOURCE_LENGTH, Preparation, PreparedBatch
 from contacts.readers import open_table
 from contacts.resolve import Aliases, BatchResolver, Entity, load_aliases
-from contacts.rows import ParsedRow, RowError, RowParser, postal_key
+from contacts.rows import RowError, RowParser
 from core.models import Contact, Suppression
-from core.signing import hash_address
 
 BATCH_SIZE = 5000
+# SQLite commits every this many rows: each commit writes every index page the transaction touched to the
+# write-ahead log, and the pages of random-key indexes (emails) are touched again by every batch.
+COMMIT_ROWS = 25_000
 SQLITE_CACHE_KIB = 65536
 SAMPLE_ERRORS = 50
 REPORT_COLUMNS = ("line", "column", "value", "reason")
@@ -106,8 +105,10 @@ def import_contacts(
     sink = ErrorSink(summary, report)
     try:
         with lean_gc(), _import_session(engine) as session:
-            _run(session, table.rows, parser, summary, sink, batch_size=batch_size, dry_run=dry_run,
-                 on_progress=on_progress, workers=default_workers() if workers is None else workers)
+            known = _Known.load(session, source=f"import:{summary.file}")
+            batches = prepared_batches(table, path, parser, known.preparation(), batch_size=batch_size,
+                                       workers=default_workers() if workers is None else workers)
+            _run(session, batches, summary, sink, known, dry_run=dry_run, on_progress=on_progress)
     finally:
         sink.close()
     summary.seconds = round(time.perf_counter() - started, 3)
@@ -143,68 +144,26 @@ def _import_session(engine: Engine) -> Iterator[Session]:
             connection.commit()
 
 
-def _run(session: Session, rows: Iterator[tuple[int, list[str]]], parser: RowParser, summary: ImportSummary,
-         sink: ErrorSink, *, batch_size: int, dry_run: bool, on_progress: Callable[[int], None] | None,
-         workers: int) -> None:
-    """The batches of one import, each committed (or, in a dry run, flushed and finally rolled back)."""
-    known = _Known.load(session, source=f"import:{summary.file}")
-    for batch in _batches(rows, parser, batch_size, workers):
+def _run(session: Session, batches: Iterator[PreparedBatch], summary: ImportSummary, sink: ErrorSink,
+         known: _Known, *, dry_run: bool, on_progress: Callable[[int], None] | None) -> None:
+    """The batches of one import, committed every COMMIT_ROWS rows or so (or, in a dry run, flushed and finally
+    rolled back)."""
+    pending = 0
+    commit_rows = COMMIT_ROWS if known.sqlite else 0
+    for batch in batches:
         _import_batch(session, batch, summary, sink, known)
+        pending += batch[0]
         if dry_run:
             session.flush()
-        else:
+        elif pending >= commit_rows:
             session.commit()
+            pending = 0
         if on_progress is not None:
-            on_progress(len(batch))
+            on_progress(batch[0])
     if dry_run:
         session.rollback()
-
-
-def _chunks(rows: Iterator[tuple[int, list[str]]], size: int) -> Iterator[list[tuple[int, list[str]]]]:
-    while chunk := list(islice(rows, size)):
-        yield chunk
-
-
-def _batches(rows: Iterator[tuple[int, list[str]]], parser: RowParser, size: int,
-             workers: int) -> Iterator[list[ParsedRow]]:
-    """Parsed batches in file order; files of more than two batches are parsed in worker processes."""
-    chunks = _chunks(rows, size)
-    head = list(islice(chunks, 2))
-    if workers < 1 or len(head) < 2:
-        for chunk in chain(head, chunks):
-            yield [parser.parse(line, cells) for line, cells in chunk]
-        return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    # ProcessPoolExecutor (not Pool): a worker that dies raises BrokenProcessPool instead of hanging.
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(parser,)) as pool:
-        pending: deque[Future[list[tuple[Any, ...]]]] = deque()
-        for chunk in chain(head, chunks):  # bounded read-ahead keeps memory flat
-            pending.append(pool.submit(_parse_chunk, chunk))
-            if len(pending) > 2 * workers:
-                yield [ParsedRow.from_wire(wire) for wire in pending.popleft().result()]
-        while pending:
-            yield [ParsedRow.from_wire(wire) for wire in pending.popleft().result()]
-
-
-_worker_parser: RowParser | None = None
-
-
-def _init_worker(parser: RowParser) -> None:
-    global _worker_parser
-    _worker_parser = parser
-    gc.freeze()  # a parsing process lives for one import: see fastsql.lean_gc
-    gc.set_threshold(100_000, 50, 1000)
-
-
-def _parse_chunk(chunk: list[tuple[int, list[str]]]) -> list[tuple[Any, ...]]:
-    assert _worker_parser is not None
-    return [_worker_parser.parse(line, cells).to_wire() for line, cells in chunk]
-
-
-def default_workers() -> int:
-    """Parsing processes next to the writer: one per spare core, at most two."""
-    return max(0, min(2, (os.cpu_count() or 1) - 1))
+    else:
+        session.commit()
 
 
 @dataclass(frozen=True)
@@ -212,6 +171,7 @@ class _Known:
     """What an import reads once, before its first batch."""
 
     source: str
+    sqlite: bool
     max_before: int  # contacts above this id were created by this import
     aliases: Aliases  # emails / external ids of merged-away contacts → survivor
     erased: frozenset[tuple[str, str]]  # (channel, address hash) of people erased under GDPR
@@ -221,72 +181,41 @@ class _Known:
         max_before = session.scalar(select(func.max(Contact.id))) or 0
         erased = frozenset(session.execute(
             select(Suppression.channel, Suppression.address_hash).where(Suppression.reason == "erased")).tuples())
-        return cls(source, max_before, load_aliases(session) if max_before else {}, erased)
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        return cls(source, sqlite, max_before, load_aliases(session) if max_before else {}, erased)
+
+    def preparation(self) -> Preparation:
+        return Preparation(self.source, self.sqlite, self.erased)
 
 
-def _import_batch(session: Session, rows: list[ParsedRow], summary: ImportSummary, sink: ErrorSink,
+def _import_batch(session: Session, batch: PreparedBatch, summary: ImportSummary, sink: ErrorSink,
                   known: _Known) -> None:
-    summary.rows_read += len(rows)
-    valid = []
-    for row in rows:
-        if row.errors:
-            sink.reject(row.errors)
-        else:
-            valid.append(row)
-    if known.erased:
-        valid = _drop_erased(valid, sink, known.erased)
+    rows_read, rejected, records = batch
+    summary.rows_read += rows_read
+    for errors in rejected:
+        sink.reject([RowError(*error) for error in errors])
     resolver = BatchResolver(session, known.aliases)
-    touched = resolver.resolve(valid)
+    new, existing = resolver.resolve(records)
     for error in resolver.rejected:
         sink.reject([error])
-    new = [entity for entity in touched if entity.id is None]
-    for entity in new:
-        entity.fields.setdefault("source", known.source)
-    link_accounts(session, touched)
-    changed = [entity for entity in touched if entity.id is not None and entity.snapshot() != entity.original]
-    insert_contacts(session, new)
+    folded = [item for item in new if type(item) is Entity]
+    for entity in folded:
+        entity.fields.setdefault("source", known.source[:SOURCE_LENGTH])
+    link_accounts(session, folded + existing)
+    changed = [entity for entity in existing if entity.snapshot() != entity.original]
+    create_contacts(session, new, source=known.source)
     update_contacts(session, changed)
-    gained_tags = add_tags(session, touched)
-    consented = apply_consents(session, touched, default_source=known.source)
-    _count(summary, touched, new, {id(entity) for entity in changed}, gained_tags | consented, known.max_before)
+    gained_tags = add_tags(session, existing)
+    consented = apply_consents(session, existing, default_source=known.source)
+    summary.created += len(new)
+    summary.merged += sum(entity.rows - 1 for entity in folded)
+    _count(summary, existing, {id(entity) for entity in changed}, gained_tags | consented, known.max_before)
 
 
-def _drop_erased(rows: list[ParsedRow], sink: ErrorSink, erased: frozenset[tuple[str, str]]) -> list[ParsedRow]:
-    """Rows of people erased under GDPR are refused: their hashed addresses (email, phone, postal address) are
-    kept for exactly this."""
-    kept = []
-    for row in rows:
-        for channel, column, address in _erasable_addresses(row):
-            if (channel, hash_address(channel, address)) in erased:
-                sink.reject([RowError(row.line, column, address, f"this {column} belongs to a person erased under "
-                                                                 "GDPR: remove them from the source file")])
-                break
-        else:
-            kept.append(row)
-    return kept
-
-
-def _erasable_addresses(row: ParsedRow) -> Iterator[tuple[str, str, str]]:
-    """(suppression channel, column, address) of the row, hashed as erasure keeps them."""
-    fields = row.fields
-    if fields.get("email"):
-        yield "email", "email", fields["email"]
-    if fields.get("phone"):
-        yield "sms", "phone", fields["phone"]
-    if not (fields.get("email") or fields.get("phone") or fields.get("external_id")):
-        key = postal_key(fields)
-        if key:
-            yield "mail", "address", key
-
-
-def _count(summary: ImportSummary, touched: list[Entity], new: list[Entity], changed: set[int],
-           side_changes: set[int], max_before: int) -> None:
-    new_ids = {id(entity) for entity in new}
-    for entity in touched:
-        if id(entity) in new_ids:
-            summary.created += 1
-            summary.merged += entity.rows - 1
-        elif (entity.id or 0) > max_before:
+def _count(summary: ImportSummary, existing: list[Entity], changed: set[int], side_changes: set[int],
+           max_before: int) -> None:
+    for entity in existing:
+        if (entity.id or 0) > max_before:  # created by an earlier batch of this import
             summary.merged += entity.rows
         else:
             if id(entity) in changed or entity.id in side_changes:

@@ -24,10 +24,12 @@ from sqlalchemy.orm import Session
 from contacts.fastsql import Bulk
 from contacts.mapping import CONTACT_FIELDS
 from contacts.merge import ALIAS_ATTRIBUTES
+from contacts.prepare import EMAIL, EXTERNAL, PHONE, POSTAL, SHARED, VALUES, Record, parsed_row
 from contacts.rows import ConsentInput, ParsedRow, RowError, postal_key
 
 LOADED_COLUMNS = ("id", *CONTACT_FIELDS, "account_id", "attributes")
 _SNAPSHOT_FIELDS = (*CONTACT_FIELDS, "account_id")
+_LAST_NAME = CONTACT_FIELDS.index("last_name")
 
 
 @dataclass(eq=False)
@@ -88,20 +90,32 @@ class BatchResolver:
         self._by_phone: dict[str, list[Entity]] = {}
         self._by_postal: dict[str, Entity] = {}
 
-    def resolve(self, rows: list[ParsedRow]) -> list[Entity]:
-        """Entities touched by `rows` (existing ones loaded in one query per key kind)."""
-        self._load_existing(rows)
-        for row in rows:
-            self._fold(row)
-        return [entity for entity in self.entities if entity.rows]
+    def resolve(self, records: list[Record]) -> tuple[list[Record | Entity], list[Entity]]:
+        """The batch's new contacts in file order — records that share no key with the database or another row, as
+        they are, and entities folded from the other rows — and the existing contacts it touches (loaded in one
+        query per key kind)."""
+        self._load_existing(records)
+        new: list[Record | Entity] = []
+        by_external, by_email, by_phone, by_postal = self._by_external, self._by_email, self._by_phone, self._by_postal
+        alias_externals, alias_emails = self.aliases.get("external_id", {}), self.aliases.get("email", {})
+        for record in records:
+            _, external, email, phone, postal, flags, _, _, _, _ = record  # see contacts.prepare.Record
+            if not (flags & SHARED
+                    or (external is not None and (external in by_external or external in alias_externals))
+                    or (email is not None and (email in by_email or email in alias_emails))
+                    or (phone is not None and phone in by_phone) or (postal is not None and postal in by_postal)):
+                new.append(record)  # nothing to fold it onto: the row is the new contact
+            elif (created := self._fold(parsed_row(record))) is not None:
+                new.append(created)
+        return new, [entity for entity in self.entities if entity.id is not None and entity.rows]
 
     # -- loading ---------------------------------------------------------------------------------
-    def _load_existing(self, rows: list[ParsedRow]) -> None:
+    def _load_existing(self, records: list[Record]) -> None:
         bulk = Bulk(self.session)
         select_sql = f"SELECT {', '.join(LOADED_COLUMNS)} FROM contacts WHERE"
         seen: set[int] = set()
-        externals = {row.fields["external_id"] for row in rows if row.fields.get("external_id")}
-        emails = {row.fields["email"] for row in rows if row.fields.get("email")}
+        externals = {record[EXTERNAL] for record in records} - {None}
+        emails = {record[EMAIL] for record in records} - {None}
         for column, values in (("external_id", externals), ("email", emails)):
             if values:
                 self._index_rows(bulk.select_in(f"{select_sql} {column} IN", sorted(values)), seen)
@@ -111,12 +125,11 @@ class BatchResolver:
         if aliased:
             self._index_rows(bulk.select_in(f"{select_sql} id IN", sorted(aliased)), seen)
         # Phones only matter for rows not already matched by external id or email.
-        phones = {row.fields["phone"] for row in rows if row.fields.get("phone")
-                  and row.fields.get("email") not in self._by_email
-                  and row.fields.get("external_id") not in self._by_external}
+        phones = {record[PHONE] for record in records if record[PHONE] is not None
+                  and record[EMAIL] not in self._by_email and record[EXTERNAL] not in self._by_external}
         if phones:
             self._index_rows(bulk.select_in(f"{select_sql} phone IN", sorted(phones)), seen)
-        names = {row.fields["last_name"].lower() for row in rows if not any(row.keys) and row.fields.get("last_name")}
+        names = {record[VALUES][_LAST_NAME].lower() for record in records if record[POSTAL] is not None}
         if names:
             postal = f"{select_sql} email IS NULL AND phone IS NULL AND external_id IS NULL AND lower(last_name) IN"
             self._index_rows(bulk.select_in(postal, sorted(names)), seen)
@@ -157,7 +170,8 @@ class BatchResolver:
                 self._by_postal[key] = entity
 
     # -- folding ---------------------------------------------------------------------------------
-    def _fold(self, row: ParsedRow) -> None:
+    def _fold(self, row: ParsedRow) -> Entity | None:
+        """Fold the row onto the entity it is; returns the entity when the row creates it."""
         external, email, phone = keys = row.keys
         by_external = self._known(row, "external_id", external, self._by_external) if external else None
         by_email = self._known(row, "email", email, self._by_email) if email else None
@@ -167,20 +181,22 @@ class BatchResolver:
                 f"conflict: external id {external!r} is {by_external.label()} but email {email!r} is "
                 f"{by_email.label()}; merge them first (relance contacts merge) or fix the row",
             ))
-            return
+            return None
         target = by_external or by_email
         if target is None and phone and phone in self._by_phone:
             target = self._compatible_phone_owner(row, phone)
         if target is None and not any(keys):
             target = self._by_postal.get(postal_key(row.fields) or "")
         if target is not None and self._external_conflict(row, target):
-            return
+            return None
+        created = None
         if target is None:
-            target = _new_entity(row)
+            target = created = _new_entity(row)
             self.entities.append(target)
         else:
             _apply(target, row)
         self._index(target)
+        return created
 
     def _known(self, row: ParsedRow, name: str, value: str, index: dict[str, Entity]) -> Entity | None:
         """The entity with the row's email / external id, or whose merged-away alias it is (the row then

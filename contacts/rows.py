@@ -61,18 +61,6 @@ class ParsedRow:
         """The identity keys: external id, email, phone."""
         return self.fields.get("external_id"), self.fields.get("email"), self.fields.get("phone")
 
-    def to_wire(self) -> tuple[Any, ...]:
-        """Plain tuples and dicts for the trip from a parsing process (unpickling dataclasses costs 5x more)."""
-        consents = {channel: (item.granted, item.at, item.source, item.ip) for channel, item in self.consents.items()}
-        errors = [(error.line, error.column, error.value, error.reason) for error in self.errors]
-        return self.line, self.fields, self.attributes, self.tags, consents, errors
-
-    @classmethod
-    def from_wire(cls, wire: tuple[Any, ...]) -> ParsedRow:
-        line, fields, attributes, tags, consents, errors = wire
-        return cls(line, fields, attributes, tags, {channel: ConsentInput(*item) for channel, item in consents.items()},
-                   [RowError(*error) for error in errors])
-
 
 _LANGUAGES = {"francais": "fr", "french": "fr", "anglais": "en", "english": "en", "allemand": "de", "german": "de",
               "espagnol": "es", "spanish": "es", "italien": "it", "italian": "it", "neerlandais": "nl", "dutch": "nl"}

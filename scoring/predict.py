@@ -146,7 +146,8 @@ def _write_scores(session: Session, rows: list[tuple[int, float, str, str]]) -> 
     session.execute(
         update(Contact)
         .where(Contact.id == scores.c.contact_id)
-        .values(predicted_score=scores.c.probability, grade=scores.c.grade, score_reasons=cast(scores.c.reasons, JSONB)),
+        .values(predicted_score=scores.c.probability, grade=scores.c.grade,
+                score_reasons=cast(scores.c.reasons, JSONB)),
         execution_options={"synchronize_session": False},
     )
     drop_temp_table(session, scores)
