@@ -23,7 +23,6 @@ from reports.engagement import rebuild, refresh
 from reports.export import campaign_dict, roi_csv
 from reports.money import MissingExchangeRate
 from reports.overview import day_range
-from reports.pdf import gather, last_days, render_pdf
 from reports.rates import list_rates, set_rate
 from reports.service import CampaignNotFound, campaign_report, roi_report
 
@@ -134,6 +133,8 @@ def pdf(
     model: str = MODEL,
 ) -> None:
     """Write the designed PDF report (headline figures, trends, ROI, channels, holdout and A/B, with charts)."""
+    from reports.pdf import gather, last_days, render_pdf  # matplotlib and WeasyPrint: only when a PDF is made
+
     period = _period(since, until) if since else last_days(days, end=until.date() if until else None)
     assert period is not None
     with _session() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -13,13 +13,13 @@ from sqlalchemy import func, or_, select
 from cli.common import console, engine, fail, print_json, progress, settings
 from core.db import session_scope
 from core.models import Contact
-from scoring.evaluate import capture_at, lift_chart
-from scoring.lifecycle import advance_all
 from scoring.plan import PlanError, ScoringPlan, load_plan
-from scoring.predict import apply_model, evaluate_model, explain_contact, train_model
-from scoring.registry import ArtefactRefused, NoModel, list_models
-from scoring.rules import explain_rules, score_all
-from scoring.target import NotEnoughData, Target
+
+if TYPE_CHECKING:
+    from scoring.target import Target
+
+# The scoring modules (pandas, scikit-learn, matplotlib) load only in the commands that use them: `relance --help`
+# and every other command start without them.
 
 app = typer.Typer(help="Rule and predictive lead scoring.", no_args_is_help=True)
 
@@ -46,6 +46,8 @@ def _plan(path: Path) -> ScoringPlan:
 
 
 def _target(mode: str, horizon: int, kind: str | None, stage: str | None, cutoff: datetime | None) -> Target:
+    from scoring.target import Target
+
     if mode not in ("auto", "window", "ever"):
         raise fail("--target must be auto, window or ever")
     return Target(mode=mode, horizon_days=horizon, conversion_kind=kind, stage=stage, cutoff=cutoff)
@@ -56,6 +58,9 @@ def rules(plan: Path = PLAN_OPTION, lifecycle: bool = typer.Option(True, help="A
           "thresholds."), batch_size: int = typer.Option(50_000, help="Contacts per batch."),
           as_json: bool = JSON_OPTION) -> None:
     """Apply the rule plan to every contact: fit, behaviour with decay and caps, negative points."""
+    from scoring.lifecycle import advance_all
+    from scoring.rules import score_all
+
     scoring_plan = _plan(plan)
     with session_scope(engine()) as session, progress(not as_json) as bar:
         task = bar.add_task("rule scoring", total=None)
@@ -74,6 +79,8 @@ def rules(plan: Path = PLAN_OPTION, lifecycle: bool = typer.Option(True, help="A
 @app.command("lifecycle")
 def lifecycle_command(plan: Path = PLAN_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Move contacts forward through subscriber → lead → mql → sql (customer on conversion)."""
+    from scoring.lifecycle import advance_all
+
     scoring_plan = _plan(plan)
     with session_scope(engine()) as session:
         summary = advance_all(session, scoring_plan.lifecycle)
@@ -104,6 +111,10 @@ def evaluate(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Out-of-fold evaluation of the whole pipeline: ROC AUC, PR AUC, Brier, lift, capture, calibration."""
+    from scoring.evaluate import lift_chart
+    from scoring.predict import evaluate_model
+    from scoring.target import NotEnoughData
+
     spec = _target(target, horizon, kind, stage, cutoff)
     with session_scope(engine()) as session, progress(not as_json) as bar:
         task = bar.add_task("cross-validating", total=cv)
@@ -125,6 +136,8 @@ def evaluate(
 
 def print_metrics(metrics: dict[str, Any]) -> None:
     """The evaluation as Rich tables (shared with the demo)."""
+    from scoring.evaluate import capture_at
+
     console.print(
         f"ROC AUC [bold]{metrics['roc_auc']:.3f}[/] · PR AUC {metrics['pr_auc']:.3f} (base rate "
         f"{metrics['base_rate']:.1%}) · Brier {metrics['brier']:.4f} (skill {metrics['brier_skill']:+.1%}) · "
@@ -160,6 +173,10 @@ def train(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train, evaluate out-of-fold and store a new model version (activated unless --if-better says no)."""
+    from scoring.evaluate import capture_at
+    from scoring.predict import train_model
+    from scoring.target import NotEnoughData
+
     spec = _target(target, horizon, kind, stage, cutoff)
     with session_scope(engine()) as session, progress(not as_json) as bar:
         task = bar.add_task("training", total=cv)
@@ -180,6 +197,9 @@ def train(
 @app.command()
 def apply(batch_size: int = typer.Option(50_000, help="Contacts per batch."), as_json: bool = JSON_OPTION) -> None:
     """Score every contact with the active model: probability, grade A–D and the top three reasons."""
+    from scoring.predict import apply_model
+    from scoring.registry import ArtefactRefused, NoModel
+
     with session_scope(engine()) as session, progress(not as_json) as bar:
         live = select(func.count()).select_from(Contact).where(Contact.erased_at.is_(None))
         task = bar.add_task("scoring contacts", total=session.scalar(live))
@@ -211,6 +231,10 @@ def explain(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Why a contact scores what it does: the model's reasons and, with --plan, each rule's points."""
+    from scoring.predict import explain_contact
+    from scoring.registry import ArtefactRefused, NoModel
+    from scoring.rules import explain_rules
+
     with session_scope(engine()) as session:
         contact_id = _find_contact(session, contact)
         result: dict[str, Any] = {"contact_id": contact_id}
@@ -246,6 +270,8 @@ def _print_explanation(result: dict[str, Any]) -> None:
 @app.command()
 def models(as_json: bool = JSON_OPTION) -> None:
     """Every stored model version with its metrics."""
+    from scoring.registry import list_models
+
     with session_scope(engine()) as session:
         rows: list[dict[str, Any]] = [
             {"version": row.version, "kind": row.kind, "active": row.active, "created_at": row.created_at,

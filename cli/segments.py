@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from cli.common import console, engine, err_console, fail, print_json
 from core.db import session_scope
 from segments import SegmentDefinitionError, load_definition
-from segments.clustering import cluster_contacts
 from segments.explain import Explanation, explain
 from segments.refresh import RefreshResult, refresh_all, refresh_segment
 from segments.rfm import compute_rfm
@@ -291,6 +290,8 @@ def cluster(
     as_json: bool = JSON,
 ) -> None:
     """KMeans clusters over engagement (+ attributes), written to attributes.cluster, with profiles."""
+    from segments.clustering import cluster_contacts  # scikit-learn: loaded by this command only
+
     names = [name.strip().removeprefix("attributes.") for name in fields.split(",") if name.strip()]
     with _session() as session, _working("Clustering contacts…", as_json):
         result = cluster_contacts(session, names, k=k, seed=seed)
