@@ -37,8 +37,9 @@ def load_contacts(session: Session, ids: Sequence[int]) -> dict[int, dict[str, A
     """The template fields of these contacts, by id, in one query."""
     if not ids:
         return {}
-    rows = session.execute(select(*CONTACT_COLUMNS).where(Contact.id.in_(sorted(set(ids)))))
-    return {row.id: dict(zip(CONTACT_FIELDS, row, strict=True)) for row in rows}
+    # Core on the session's connection: the ORM's row loading would cost as much as rendering the subject.
+    rows = session.connection().execute(select(*CONTACT_COLUMNS).where(Contact.id.in_(sorted(set(ids)))))
+    return {row[0]: dict(zip(CONTACT_FIELDS, row, strict=True)) for row in rows}
 
 
 class Renderer:

@@ -9,12 +9,14 @@ import random
 import socket
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
+from python_http_client.client import Response
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
@@ -157,6 +159,18 @@ class SendGridBackend(Backend):
         except ValueError:
             return self._delay(0)
 
+    def _post(self, payload: dict[str, Any]) -> Response:
+        """The SDK's POST, minus its per-request overhead: the SDK client's URL, auth headers and timeout, its
+        `_make_request` seam (our kept-alive transport) and error classes — but the body serialised once, compactly,
+        and without `http_request` formatting the whole payload into a debug string (it does, even with logging
+        off: a third of a 1000-personalization send's CPU)."""
+        endpoint = self.endpoint
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {**endpoint.request_headers, "Content-Type": "application/json"}
+        request = urllib.request.Request(endpoint._build_url(None), data=body, headers=headers, method="POST")
+        opener = None if self.transport is not None else urllib.request.build_opener()
+        return Response(endpoint._make_request(opener, request, timeout=endpoint.timeout))
+
     def post(self, payload: dict[str, Any]) -> Attempt:
         """POST /v3/mail/send: 429 waits for the reset, 5xx/network back off; other 4xx are final."""
         attempt, last = 0, "no attempt"
@@ -164,7 +178,7 @@ class SendGridBackend(Backend):
             if self.bucket is not None:
                 self.bucket.acquire()
             try:
-                response = self.endpoint.post(request_body=payload)
+                response = self._post(payload)
                 message_id = response.headers.get("X-Message-Id") if response.headers else None
                 return Attempt(Outcome.ACCEPTED, provider_message_id=message_id, status=response.status_code)
             except HTTPError as error:

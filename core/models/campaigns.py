@@ -53,7 +53,7 @@ class Variant(Base):
 
 
 class Message(Base):
-    """The send ledger: one row per (campaign, contact, rotation), id = uuid5 of that key."""
+    """The send ledger: one row per (campaign, contact, rotation); its id is a UUID derived from that key."""
 
     __tablename__ = "messages"
 
@@ -80,8 +80,9 @@ class Message(Base):
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
 
+    # No separate unique (campaign, contact, rotation) index: the primary key is derived from exactly that triple
+    # (campaigns.hashing.message_id), so it is the ledger's unique key — one index fewer to maintain on every write.
     __table_args__ = (
-        UniqueConstraint("campaign_id", "contact_id", "rotation"),
         Index("ix_messages_campaign_status_due", "campaign_id", "status", "next_attempt_at"),
         Index("ix_messages_contact_sent", "contact_id", "sent_at"),
     )
