@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from cli.common import console, engine, fail, print_json, progress, settings
-from contacts.history import HistorySummary, import_conversions, import_events
+from contacts.history import HistorySummary, check_source, import_conversions, import_events
 from contacts.importer import ImportSummary, import_contacts
 from contacts.mapping import MappingError, load_mapping
 from contacts.readers import UnreadableFile, estimate_rows
@@ -116,14 +116,14 @@ def _print_history(summary: HistorySummary, what: str, json_output: bool) -> Non
 
 
 def _history(run: Any, file: Path, what: str, default_region: str | None, report: Path | None,
-             json_output: bool) -> None:
+             json_output: bool, **options: Any) -> None:
     region = (default_region or settings().default_region).upper()
     try:
         with progress(not json_output) as bar:
             task = bar.add_task(f"Importing {what} from {file.name}",
                                 total=None if json_output else estimate_rows(file))
             summary = run(engine(), file, default_region=region, report=report,
-                          on_progress=lambda count: bar.advance(task, count))
+                          on_progress=lambda count: bar.advance(task, count), **options)
     except UnreadableFile as exc:
         raise fail(str(exc)) from exc
     _print_history(summary, what, json_output)
@@ -136,6 +136,8 @@ HISTORY_REPORT_OPTION = typer.Option(None, "--report", help="Write rejected rows
 @command(app, "events")
 def events_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON lines or CSV file."),
+    source: str | None = typer.Option(
+        None, "--source", help="Name of the system the events come from (e.g. mautic): their ids are its own."),
     default_region: str | None = REGION_OPTION,
     report: Path | None = HISTORY_REPORT_OPTION,
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -146,10 +148,19 @@ def events_command(
     `type` (e.g. email.opened), `occurred_at` (ISO or dd/mm/yyyy), optional `properties` (JSON object) and
     `value`; other columns become properties.
 
-    The row's `id` or `dedupe_key` column (else a hash of the row) makes re-imports harmless. Rows whose contact
-    is unknown are rejected and reported.
+    The row's `id` or `dedupe_key` column (else a hash of the row) makes re-imports harmless: an event already
+    imported is counted as present. Old systems often number their events 1, 2, 3…: give each system's files
+    their `--source` (the same name every time you import from it), so that its ids cannot meet another's. An id
+    already taken by a different event is rejected and reported, never silently skipped. Rows whose contact is
+    unknown are rejected and reported.
+
+    Example: relance import events mautic-events.jsonl --source mautic
     """
-    _history(import_events, file, "events", default_region, report, json_output)
+    try:
+        name = check_source(source)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    _history(import_events, file, "events", default_region, report, json_output, source=name)
 
 
 @command(app, "conversions")

@@ -152,11 +152,13 @@ def refresh_command(
     full: bool = typer.Option(False, "--full", help="Rebuild the cache from the whole timeline."),
     as_json: bool = JSON,
 ) -> None:
-    """Bring the per-message response cache up to date (reports and the dashboard also do it as they read)."""
+    """Bring the report caches up to date, for RELANCE_ATTRIBUTION_WINDOW_DAYS (reports and the dashboard also do
+    it as they read; run it after a very large send or an upgrade so that no page waits for it)."""
     started = time.perf_counter()
+    window = settings().attribution_window_days
     with _session() as session:
-        done = rebuild(session) if full else refresh(session)
-    summary = {"new_messages": done.new_messages, "skipped": done.skipped,
+        done = rebuild(session, window) if full else refresh(session, window)
+    summary = {"new_messages": done.new_messages, "skipped": done.skipped, "window_days": done.window_days,
                "seconds": round(time.perf_counter() - started, 3)}
     if as_json:
         print_json(summary)

@@ -11,27 +11,27 @@ from sqlalchemy.orm import Session
 
 from contacts.bulk import WRITTEN_COLUMNS, consent_events, ensure_account_keys, ensure_tags, written_values
 from contacts.fastsql import Bulk, driver_datetime
-from contacts.prepare import ACCOUNT, CONSENTS, TAGS, VALUES, Record
+from contacts.prepare import ACCOUNT, CONSENTS, TAGS, VALUES, ConsentTuple, Record, company_position
 from contacts.resolve import Entity
+from contacts.rows import TAG_LENGTH
 from core import clock
 from core.db import dialect_insert, greatest, least
 from core.models import Consent, ContactEventStat, Event
 
-CREATED_COLUMNS = (*WRITTEN_COLUMNS, "created_at", "updated_at", "email_status", "sms_status", "mail_status", "score")
+CONSTANT_COLUMNS = ("created_at", "updated_at", "email_status", "sms_status", "mail_status", "score")
 CONSENT_COLUMNS = ("contact_id", "channel", "topic", "status", "source", "ip", "occurred_at")
-_COMPANY = WRITTEN_COLUMNS.index("company")
-ConsentTuple = tuple[str, str, str, str | None, Any]  # channel, status, source, ip, occurred_at (driver form or None)
 
 
-def create_contacts(session: Session, new: Sequence[Record | Entity], *, source: str) -> list[int]:
-    """Insert the new contacts of a batch in order — records as prepared, entities folded from several rows — with
-    their tags and consents; entities get their id, and the ids are returned in order."""
+def create_contacts(session: Session, new: Sequence[Record | Entity], *, columns: tuple[str, ...],
+                    source: str) -> list[int]:
+    """Insert the new contacts of a batch in order — records as prepared (their VALUES hold `columns`), entities
+    folded from several rows — with their tags and consents; entities get their id; returns the ids in order."""
     if not new:
         return []
     bulk = Bulk(session)
     now = bulk.value(clock.now())
-    rows, tags, consents = _rows(session, bulk, new, now, source)
-    ids = _insert(bulk, rows)
+    rows, tags, consents = _rows(session, bulk, new, columns, now, source)
+    ids = _insert(bulk, (*columns, "account_id", *CONSTANT_COLUMNS), rows)
     for item, contact_id in zip(new, ids, strict=True):
         if type(item) is Entity:
             item.id = contact_id
@@ -40,12 +40,17 @@ def create_contacts(session: Session, new: Sequence[Record | Entity], *, source:
     return ids
 
 
-def _rows(session: Session, bulk: Bulk, new: Sequence[Record | Entity], now: Any,
+def _rows(session: Session, bulk: Bulk, new: Sequence[Record | Entity], columns: tuple[str, ...], now: Any,
           source: str) -> tuple[list[tuple[Any, ...]], list[tuple[str, ...]], list[tuple[ConsentTuple, ...]]]:
-    """CREATED_COLUMNS of each new contact (records' accounts found or created here), its tags and consents."""
-    companies = {item[ACCOUNT]: item[VALUES][_COMPANY] for item in new if type(item) is tuple and item[ACCOUNT]}
+    """The values of each new contact (`columns`, account_id, CONSTANT_COLUMNS; records' accounts found or created
+    here), its tags and its consents."""
+    company = company_position(columns)
+    companies = {item[ACCOUNT]: item[VALUES][company] for item in new
+                 if type(item) is tuple and item[ACCOUNT] and company is not None}
     accounts = ensure_account_keys(session, companies)
     constants = (now, now, "unknown", "unknown", "unknown", 0)
+    # A new entity only holds values of its rows: of `columns` (and its account).
+    from_entity = [*map(WRITTEN_COLUMNS.index, columns), WRITTEN_COLUMNS.index("account_id")]
     rows: list[tuple[Any, ...]] = []
     tags: list[tuple[str, ...]] = []
     consents: list[tuple[ConsentTuple, ...]] = []
@@ -56,8 +61,9 @@ def _rows(session: Session, bulk: Bulk, new: Sequence[Record | Entity], now: Any
             consents.append(item[CONSENTS])
         else:
             assert isinstance(item, Entity)
-            rows.append((*written_values(bulk, item), *constants))
-            tags.append(tuple({tag[:120] for tag in item.tags}))
+            values = written_values(bulk, item)
+            rows.append((*(values[index] for index in from_entity), *constants))
+            tags.append(tuple({tag[:TAG_LENGTH] for tag in item.tags}))
             consents.append(tuple(
                 (channel, "granted" if consent.granted else "withdrawn", (consent.source or source)[:255], consent.ip,
                  None if consent.at is None else driver_datetime(consent.at, sqlite=bulk.sqlite))
@@ -65,12 +71,11 @@ def _rows(session: Session, bulk: Bulk, new: Sequence[Record | Entity], now: Any
     return rows, tags, consents
 
 
-def _insert(bulk: Bulk, rows: list[tuple[Any, ...]]) -> list[int]:
+def _insert(bulk: Bulk, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[int]:
     if bulk.sqlite:
-        return bulk.insert_ids("contacts", CREATED_COLUMNS, rows)
+        return bulk.insert_ids("contacts", columns, rows)
     ids = bulk.next_ids("contacts", len(rows))
-    bulk.copy("contacts", ("id", *CREATED_COLUMNS), ((contact_id, *row) for contact_id, row in zip(ids, rows,
-                                                                                                   strict=True)))
+    bulk.copy("contacts", ("id", *columns), ((contact_id, *row) for contact_id, row in zip(ids, rows, strict=True)))
     return ids
 
 
@@ -88,10 +93,9 @@ def _link_tags(session: Session, bulk: Bulk, ids: list[int], tags: list[tuple[st
 
 def _add_consents(session: Session, bulk: Bulk, ids: list[int], consents: list[tuple[ConsentTuple, ...]],
                   now: Any) -> None:
-    """The consents of new contacts (none can exist yet), then their `consent.changed` events and stats in SQL."""
-    rows = [(contact_id, channel, "marketing", status, source, ip, now if at is None else at)
-            for contact_id, items in zip(ids, consents, strict=True) if items
-            for channel, status, source, ip, at in items]
+    """The consents of new contacts (none can exist yet), their `consent.changed` events built in SQL, and the
+    contacts' stats of those events."""
+    rows, stats = _consent_rows(ids, consents, now)
     if not rows:
         return
     if bulk.sqlite:
@@ -106,31 +110,60 @@ def _add_consents(session: Session, bulk: Bulk, ids: list[int], consents: list[t
         bulk.copy("consents", CONSENT_COLUMNS, rows)
         new_ids = bindparam("new_ids", ids, type_=ARRAY(BigInteger))
         of_consent, of_event = Consent.contact_id == any_(new_ids), Event.contact_id == any_(new_ids)
-    _consent_events(session, of_consent, of_event)
+    before = int(session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0)
+    if _insert_events(session, of_consent) == len(rows):  # as always but for strays: one new event per consent
+        if bulk.sqlite:
+            bulk.insert("contact_event_stats", STAT_COLUMNS, stats, prepared=True, suffix=_STATS_UPSERT)
+        else:
+            bulk.copy("contact_event_stats", STAT_COLUMNS, stats)
+    else:
+        _stats_of_events(session, before, of_event)
 
 
-def _consent_events(session: Session, of_consent: ColumnElement[bool], of_event: ColumnElement[bool]) -> None:
-    """Events of the new contacts' consents (INSERT…SELECT), then the stats of exactly the events inserted."""
-    insert = dialect_insert(session)
-    connection = session.connection()
-    before = session.scalar(select(func.coalesce(func.max(Event.id), 0)))
+def _consent_rows(ids: list[int], consents: list[tuple[ConsentTuple, ...]],
+                  now: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """CONSENT_COLUMNS of each consent, and STAT_COLUMNS of the events they will be, per contact."""
+    rows: list[tuple[Any, ...]] = []
+    stats: list[tuple[Any, ...]] = []
+    for contact_id, items in zip(ids, consents, strict=True):
+        if not items:
+            continue
+        moments = []
+        for channel, status, source, ip, at in items:
+            moment = now if at is None else at
+            rows.append((contact_id, channel, "marketing", status, source, ip, moment))
+            moments.append(moment)
+        stats.append((contact_id, "consent.changed", len(moments), min(moments), max(moments), 0))
+    return rows, stats
+
+
+STAT_COLUMNS = ("contact_id", "type", "count", "first_at", "last_at", "total")
+_STATS_UPSERT = ("ON CONFLICT (contact_id, type) DO UPDATE SET count = contact_event_stats.count + excluded.count, "
+                 "first_at = min(contact_event_stats.first_at, excluded.first_at), "
+                 "last_at = max(contact_event_stats.last_at, excluded.last_at)")
+
+
+def _insert_events(session: Session, of_consent: ColumnElement[bool]) -> int:
+    """The `consent.changed` events of the consents selected (INSERT…SELECT); returns how many are new."""
     source = consent_events(session, of_consent, clock.now())
     columns = [column.key for column in source.selected_columns]
-    connection.execute(insert(Event.__table__).from_select(columns, source)
-                       .on_conflict_do_nothing(index_elements=["dedupe_key"]))
-    after = session.scalar(select(func.max(Event.id)))
-    if after is None or after == before:
-        return
+    statement = dialect_insert(session)(Event.__table__).from_select(columns, source)
+    statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return int(session.connection().execute(statement, execution_options={"preserve_rowcount": True}).rowcount or 0)
+
+
+def _stats_of_events(session: Session, before: int, of_event: ColumnElement[bool]) -> None:
+    """Stats of exactly the events just inserted: ids above `before` that `of_event` selects (the id range keeps
+    the databases off the type index, which would read every consent event)."""
+    insert = dialect_insert(session)
     totals = (
         select(Event.contact_id, Event.type, func.count(), func.min(Event.occurred_at), func.max(Event.occurred_at),
                literal(0))
-        # A closed id range keeps SQLite on the rowid (the type index would tempt it into reading every event).
-        .where(Event.id > before, Event.id <= after, of_event, Event.type == "consent.changed")
+        .where(Event.id > before, of_event)
         .group_by(Event.contact_id, Event.type)
     )
-    statement = insert(ContactEventStat.__table__).from_select(
-        ["contact_id", "type", "count", "first_at", "last_at", "total"], totals)
-    connection.execute(statement.on_conflict_do_update(
+    statement = insert(ContactEventStat.__table__).from_select(list(STAT_COLUMNS), totals)
+    session.connection().execute(statement.on_conflict_do_update(
         index_elements=["contact_id", "type"],
         set_={"count": ContactEventStat.count + statement.excluded.count,
               "first_at": least(session)(ContactEventStat.first_at, statement.excluded.first_at),

@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from contacts.fastsql import Bulk, lean_gc
 from contacts.normalise import InvalidValue, normalise_email, normalise_phone, parse_datetime
+from contacts.prepare import as_datetime
 from contacts.readers import iter_records
 from contacts.rows import RowError
 from contacts.timeline import NewEvent, record_events
@@ -56,11 +58,24 @@ class HistorySummary:
         return {item.name: getattr(self, item.name) for item in fields(self) if not item.name.startswith("_")}
 
 
-def import_events(engine: Engine, path: Path, *, default_region: str = "FR", report: Path | None = None,
-                  on_progress: Callable[[int], None] | None = None) -> HistorySummary:
-    """Import timeline events (JSONL or CSV); the dedupe key is the row's `id`/`dedupe_key` or its hash.
-    Rejected rows (line, column, value, reason) go to the summary and, when given, the `report` CSV."""
-    return _run(engine, path, _event_from, _write_events, default_region, on_progress, report)
+def import_events(engine: Engine, path: Path, *, source: str | None = None, default_region: str = "FR",
+                  report: Path | None = None, on_progress: Callable[[int], None] | None = None) -> HistorySummary:
+    """Import timeline events (JSONL or CSV); the dedupe key is the row's `id`/`dedupe_key` — within the `source`
+    system's namespace when one is named — or a hash of the row. An id already taken by a different event (another
+    system numbering 1, 2, 3… too) is rejected, never counted as present. Rejected rows (line, column, value,
+    reason) go to the summary and, when given, the `report` CSV."""
+    name = check_source(source)
+    return _run(engine, path, partial(_event_from, source=name), _write_events, default_region, on_progress, report)
+
+
+def check_source(source: str | None) -> str | None:
+    """The name of the system events come from, as it prefixes their ids; raises ValueError when unusable."""
+    if source is None:
+        return None
+    name = source.strip()
+    if not re.fullmatch(r"[\w.\-]{1,60}", name):
+        raise ValueError(f"invalid source {source!r}: 1 to 60 letters, digits, dots, dashes or underscores")
+    return name
 
 
 def import_conversions(engine: Engine, path: Path, *, default_region: str = "FR", report: Path | None = None,
@@ -176,7 +191,7 @@ def _required_datetime(record: dict[str, Any], name: str) -> datetime:
     return _cell(record, name, parse)
 
 
-def _event_from(line: int, record: dict[str, Any], region: str) -> Parsed:
+def _event_from(line: int, record: dict[str, Any], region: str, *, source: str | None = None) -> Parsed:
     kind = str(record.get("type") or "").strip()
     if not re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*", kind):
         raise BadCell("type", kind, f"missing or malformed event type {kind!r} (e.g. email.opened)")
@@ -190,22 +205,45 @@ def _event_from(line: int, record: dict[str, Any], region: str) -> Parsed:
         raise BadCell("properties", properties, "properties must be a JSON object")
     properties = {**{k: v for k, v in record.items() if k not in _EVENT_COLUMNS and v not in (None, "")},
                   **properties}
-    key = str(record.get("dedupe_key") or record.get("id") or "").strip()
+    key_column = "dedupe_key" if str(record.get("dedupe_key") or "").strip() else "id"
+    key = str(record.get(key_column) or "").strip()
     if not key:
         canonical = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
-        key = "import:" + hashlib.sha256(canonical.encode()).hexdigest()
+        key = "import:" + hashlib.sha256(canonical.encode()).hexdigest()  # the same row is the same event anywhere
+    elif source is not None:
+        key = f"import:{source}:{key}"
     payload = {"type": kind, "occurred_at": _required_datetime(record, "occurred_at"), "properties": properties,
-               "dedupe_key": key[:255],
+               "dedupe_key": key[:255], "key_column": key_column,
                "value": _cell(record, "value", _amount) if record.get("value") not in (None, "") else Decimal(0)}
     return line, _contact_keys(record, region), payload
 
 
 def _write_events(session: Session, rows: list[tuple[int, int, dict[str, Any]]], summary: HistorySummary) -> None:
-    events = [NewEvent(p["type"], p["dedupe_key"], contact_id, p["occurred_at"], properties=p["properties"],
-                       value=p["value"]) for _, contact_id, p in rows]
+    """Record the rows' events; a key already taken — in the database or earlier in the batch — is the same event
+    when contact, type and moment match (already present), else another event's (rejected: a collision)."""
+    known: dict[str, tuple[Any, ...]] = {
+        key: (contact_id, kind, as_datetime(at)) for key, contact_id, kind, at in Bulk(session).select_in(
+            "SELECT dedupe_key, contact_id, type, occurred_at FROM events WHERE dedupe_key IN",
+            sorted({payload["dedupe_key"] for _, _, payload in rows}))}
+    events = []
+    for line, contact_id, payload in rows:
+        key, identity = payload["dedupe_key"], (contact_id, payload["type"], clock.utc(payload["occurred_at"]))
+        taken = known.setdefault(key, identity)
+        if taken is identity:
+            events.append(NewEvent(payload["type"], key, contact_id, payload["occurred_at"],
+                                   properties=payload["properties"], value=payload["value"]))
+        elif taken == identity:
+            summary.already_present += 1
+        else:
+            summary.reject(RowError(line, payload["key_column"], key, _collision(key)))
     new = record_events(session, events)
     summary.recorded += new
-    summary.already_present += len(rows) - new
+    summary.already_present += len(events) - new
+
+
+def _collision(key: str) -> str:
+    return (f"another event (other contact, type or moment) already has the key {key!r}: if these events come from "
+            "another system that numbers its events too, import each system's file with its own --source")
 
 
 def _amount(raw: Any) -> Decimal:

@@ -18,7 +18,7 @@ from contacts.create import create_contacts
 from contacts.fastsql import lean_gc
 from contacts.mapping import Mapping
 from contacts.parsing import default_workers, prepared_batches
-from contacts.prepare import SOURCE_LENGTH, Preparation, PreparedBatch
+from contacts.prepare import SOURCE_LENGTH, Preparation, PreparedBatch, prepared_columns
 from contacts.readers import open_table
 from contacts.resolve import Aliases, BatchResolver, Entity, load_aliases
 from contacts.rows import RowError, RowParser
@@ -105,7 +105,7 @@ def import_contacts(
     sink = ErrorSink(summary, report)
     try:
         with lean_gc(), _import_session(engine) as session:
-            known = _Known.load(session, source=f"import:{summary.file}")
+            known = _Known.load(session, source=f"import:{summary.file}", columns=prepared_columns(parser))
             batches = prepared_batches(table, path, parser, known.preparation(), batch_size=batch_size,
                                        workers=default_workers() if workers is None else workers)
             _run(session, batches, summary, sink, known, dry_run=dry_run, on_progress=on_progress)
@@ -122,14 +122,23 @@ def import_contacts(
 SQLITE_IMPORT_PRAGMAS = {"cache_size": -SQLITE_CACHE_KIB, "wal_autocheckpoint": 20000, "foreign_keys": 0}
 
 
+# PostgreSQL settings of the import's session, reset after: commits do not wait for the disk (a crash may lose the
+# last batches, never corrupt anything, and re-running the import redoes exactly them), and no JIT compilation of
+# the set statements (it costs more than it saves at batch size).
+POSTGRES_IMPORT_SETTINGS = {"synchronous_commit": "off", "jit": "off"}
+
+
 @contextmanager
 def _import_session(engine: Engine) -> Iterator[Session]:
-    """A session on one connection for the whole import, with SQLITE_IMPORT_PRAGMAS on SQLite."""
+    """A session on one connection for the whole import, with the import settings of its database."""
     with engine.connect() as connection:
-        tuned = SQLITE_IMPORT_PRAGMAS if engine.dialect.name == "sqlite" else {}
+        sqlite = engine.dialect.name == "sqlite"
+        tuned = SQLITE_IMPORT_PRAGMAS if sqlite else {}
         saved = {name: int(connection.exec_driver_sql(f"PRAGMA {name}").scalar() or 0) for name in tuned}
         for name, value in tuned.items():  # outside any transaction: foreign_keys is ignored inside one
             connection.exec_driver_sql(f"PRAGMA {name} = {value}")
+        for name, setting in ({} if sqlite else POSTGRES_IMPORT_SETTINGS).items():
+            connection.exec_driver_sql(f"SET {name} = {setting}")
         connection.commit()  # end the autobegun transaction: the session's commits must be real ones
         session = Session(bind=connection, expire_on_commit=False)
         try:
@@ -141,6 +150,8 @@ def _import_session(engine: Engine) -> Iterator[Session]:
             session.close()
             for name, value in saved.items():
                 connection.exec_driver_sql(f"PRAGMA {name} = {value}")
+            for name in {} if sqlite else POSTGRES_IMPORT_SETTINGS:
+                connection.exec_driver_sql(f"RESET {name}")
             connection.commit()
 
 
@@ -171,21 +182,22 @@ class _Known:
     """What an import reads once, before its first batch."""
 
     source: str
+    columns: tuple[str, ...]  # what records carry (contacts.prepare.prepared_columns)
     sqlite: bool
     max_before: int  # contacts above this id were created by this import
     aliases: Aliases  # emails / external ids of merged-away contacts → survivor
     erased: frozenset[tuple[str, str]]  # (channel, address hash) of people erased under GDPR
 
     @classmethod
-    def load(cls, session: Session, *, source: str) -> _Known:
+    def load(cls, session: Session, *, source: str, columns: tuple[str, ...]) -> _Known:
         max_before = session.scalar(select(func.max(Contact.id))) or 0
         erased = frozenset(session.execute(
             select(Suppression.channel, Suppression.address_hash).where(Suppression.reason == "erased")).tuples())
         sqlite = session.get_bind().dialect.name == "sqlite"
-        return cls(source, sqlite, max_before, load_aliases(session) if max_before else {}, erased)
+        return cls(source, columns, sqlite, max_before, load_aliases(session) if max_before else {}, erased)
 
     def preparation(self) -> Preparation:
-        return Preparation(self.source, self.sqlite, self.erased)
+        return Preparation(self.source, self.sqlite, self.columns, self.erased)
 
 
 def _import_batch(session: Session, batch: PreparedBatch, summary: ImportSummary, sink: ErrorSink,
@@ -194,7 +206,7 @@ def _import_batch(session: Session, batch: PreparedBatch, summary: ImportSummary
     summary.rows_read += rows_read
     for errors in rejected:
         sink.reject([RowError(*error) for error in errors])
-    resolver = BatchResolver(session, known.aliases)
+    resolver = BatchResolver(session, known.aliases, columns=known.columns)
     new, existing = resolver.resolve(records)
     for error in resolver.rejected:
         sink.reject([error])
@@ -203,7 +215,7 @@ def _import_batch(session: Session, batch: PreparedBatch, summary: ImportSummary
         entity.fields.setdefault("source", known.source[:SOURCE_LENGTH])
     link_accounts(session, folded + existing)
     changed = [entity for entity in existing if entity.snapshot() != entity.original]
-    create_contacts(session, new, source=known.source)
+    create_contacts(session, new, columns=known.columns, source=known.source)
     update_contacts(session, changed)
     gained_tags = add_tags(session, existing)
     consented = apply_consents(session, existing, default_source=known.source)

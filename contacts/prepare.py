@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from contacts.fastsql import driver_datetime, json_text
@@ -21,11 +22,10 @@ from core.signing import hash_address
 # A prepared record is a plain tuple (the cheapest object to send between processes and to unpack); its items:
 LINE, EXTERNAL, EMAIL, PHONE, POSTAL, FLAGS, VALUES, ACCOUNT, TAGS, CONSENTS = range(10)
 # POSTAL: identity of a row without email, phone or external id (name + address), else None.
-# VALUES: the new contact's PREPARED_COLUMNS in driver types, defaults applied (see FLAGS).
-# ACCOUNT: the company's account key (or None). TAGS: tag names. CONSENTS: (channel, status, source, ip, at)
-# per consent, `at` in driver form or None when undated.
+# VALUES: the new contact's values of Preparation.columns in driver types, defaults applied (see FLAGS).
+# ACCOUNT: the company's account key (or None). TAGS: tag names (cut to contacts.rows.TAG_LENGTH).
+# CONSENTS: a ConsentTuple per consent.
 Record = tuple[Any, ...]
-PREPARED_COLUMNS = (*CONTACT_FIELDS, "attributes")
 
 # FLAGS bits.
 SHARED = 1  # a key of the row is also another row's in the batch: the resolver folds it, no short cut
@@ -42,11 +42,10 @@ COUNTRY_TIMEZONES = {
     "LU": "Europe/Luxembourg", "IE": "Europe/Dublin", "MC": "Europe/Monaco", "AT": "Europe/Vienna",
     "PT": "Europe/Lisbon", "RE": "Indian/Reunion",
 }
-_TIMEZONE, _COUNTRY, _STAGE, _SOURCE, _BIRTH_DATE, _COMPANY = map(
-    CONTACT_FIELDS.index, ("timezone", "country", "lifecycle_stage", "source", "birth_date", "company"))
 _DEFAULTED = ((TIMEZONE_DEFAULTED, "timezone"), (STAGE_DEFAULTED, "lifecycle_stage"), (SOURCE_DEFAULTED, "source"))
 _GRANTED, _WITHDRAWN = "granted", "withdrawn"
 
+ConsentTuple = tuple[str, str, str, str | None, Any]  # channel, status, source, ip, occurred_at (driver form or None)
 ErrorTuple = tuple[int, str, str, str]
 PreparedBatch = tuple[int, list[list[ErrorTuple]], list[Record]]  # rows read, each rejected row's errors, records
 
@@ -54,11 +53,56 @@ PreparedBatch = tuple[int, list[list[ErrorTuple]], list[Record]]  # rows read, e
 @dataclass(frozen=True)
 class Preparation:
     """What preparing needs besides the parser: the source given to new contacts and undated consents, the
-    database's value formats, and the hashed addresses of people erased under GDPR."""
+    database's value formats, the columns records carry (`prepared_columns`) and the hashed addresses of people
+    erased under GDPR."""
 
     source: str
     sqlite: bool
+    columns: tuple[str, ...]
     erased: frozenset[tuple[str, str]] = frozenset()
+
+
+def prepared_columns(parser: RowParser) -> tuple[str, ...]:
+    """The contact columns the rows of a file can fill — its mapped fields and the defaults (stage, source, the
+    country's time zone) — then `attributes`. Records carry only these: a new contact's other columns are empty,
+    and SQLite inserts rows several times faster when the statement does not bind them as NULLs."""
+    filled = {*parser.targets.values(), "lifecycle_stage", "source"}
+    if "country" in filled:
+        filled.add("timezone")
+    return (*(name for name in CONTACT_FIELDS if name in filled), "attributes")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Positions in VALUES (None: a column the file does not fill)."""
+
+    timezone: int | None
+    country: int | None
+    stage: int
+    source: int
+    birth_date: int | None
+    company: int | None
+    last_name: int | None
+
+    @classmethod
+    @lru_cache(maxsize=8)
+    def of(cls, columns: tuple[str, ...]) -> _Layout:
+        def position(name: str) -> int | None:
+            return columns.index(name) if name in columns else None
+
+        stage, source = columns.index("lifecycle_stage"), columns.index("source")
+        return cls(position("timezone"), position("country"), stage, source, position("birth_date"),
+                   position("company"), position("last_name"))
+
+
+def company_position(columns: tuple[str, ...]) -> int | None:
+    """Where a record's VALUES hold the company name."""
+    return _Layout.of(columns).company
+
+
+def last_name_position(columns: tuple[str, ...]) -> int | None:
+    """Where a record's VALUES hold the last name."""
+    return _Layout.of(columns).last_name
 
 
 def prepare_batch(parser: RowParser, chunk: list[tuple[int, list[str]]], preparation: Preparation) -> PreparedBatch:
@@ -73,7 +117,8 @@ def prepare_batch(parser: RowParser, chunk: list[tuple[int, list[str]]], prepara
             valid.append(row)
     if preparation.erased:
         valid = _drop_erased(valid, rejected, preparation.erased)
-    records = [_record(row, preparation) for row in valid]
+    layout = _Layout.of(preparation.columns)
+    records = [_record(row, preparation, layout) for row in valid]
     return len(chunk), rejected, _flag_shared(records)
 
 
@@ -81,54 +126,55 @@ def _error_tuple(error: RowError) -> ErrorTuple:
     return error.line, error.column, error.value, error.reason
 
 
-def _record(row: ParsedRow, preparation: Preparation) -> Record:
+def _record(row: ParsedRow, preparation: Preparation, layout: _Layout) -> Record:
     fields = row.fields
-    values: list[Any] = list(map(fields.get, CONTACT_FIELDS))
+    values: list[Any] = list(map(fields.get, preparation.columns))
+    values[-1] = _attributes_text(tuple(row.attributes.items())) if row.attributes else "{}"
     flags = 0
-    if values[_TIMEZONE] is None and values[_COUNTRY] is not None:
-        values[_TIMEZONE] = COUNTRY_TIMEZONES.get(values[_COUNTRY])
-        flags |= TIMEZONE_DEFAULTED if values[_TIMEZONE] else 0
-    if values[_STAGE] is None:
-        values[_STAGE] = DEFAULT_STAGE
+    if layout.timezone is not None and values[layout.timezone] is None and values[layout.country or 0] is not None:
+        values[layout.timezone] = COUNTRY_TIMEZONES.get(values[layout.country or 0])
+        flags |= TIMEZONE_DEFAULTED if values[layout.timezone] else 0
+    if values[layout.stage] is None:
+        values[layout.stage] = DEFAULT_STAGE
         flags |= STAGE_DEFAULTED
-    if values[_SOURCE] is None:
-        values[_SOURCE] = preparation.source[:SOURCE_LENGTH]
+    if values[layout.source] is None:
+        values[layout.source] = preparation.source[:SOURCE_LENGTH]
         flags |= SOURCE_DEFAULTED
-    if values[_BIRTH_DATE] is not None and preparation.sqlite:
-        values[_BIRTH_DATE] = values[_BIRTH_DATE].isoformat()
-    attributes = row.attributes
-    values.append(json_text({key: value for key, value in attributes.items() if value is not None})
-                  if attributes else "{}")
+    if layout.birth_date is not None and values[layout.birth_date] is not None and preparation.sqlite:
+        values[layout.birth_date] = values[layout.birth_date].isoformat()
     external, email, phone = fields.get("external_id"), fields.get("email"), fields.get("phone")
-    company = values[_COMPANY]
-    consents = tuple(
-        (channel, _GRANTED if consent.granted else _WITHDRAWN, (consent.source or preparation.source)[:255], consent.ip,
-         None if consent.at is None else driver_datetime(consent.at, sqlite=preparation.sqlite))
-        for channel, consent in sorted(row.consents.items())
-    ) if row.consents else ()
+    company = fields.get("company")
     return (row.line, external, email, phone, None if external or email or phone else postal_key(fields), flags,
-            tuple(values), account_key(company) or None if company else None,
-            tuple({tag[:120] for tag in row.tags}) if row.tags else (), consents)
+            tuple(values), account_key(company) or None if company else None, tuple(row.tags),
+            _consents(row.consents, preparation) if row.consents else ())
+
+
+@lru_cache(maxsize=16384)  # custom columns repeat a few values (sector, plan…)
+def _attributes_text(items: tuple[tuple[str, Any], ...]) -> str:
+    return json_text({key: value for key, value in items if value is not None})
+
+
+def _consents(consents: dict[str, ConsentInput], preparation: Preparation) -> tuple[ConsentTuple, ...]:
+    source, sqlite = preparation.source, preparation.sqlite
+    return tuple(sorted(
+        (channel, _GRANTED if consent.granted else _WITHDRAWN, consent.source[:255] if consent.source else source,
+         consent.ip, None if consent.at is None else driver_datetime(consent.at, sqlite=sqlite))
+        for channel, consent in consents.items()))
 
 
 def _flag_shared(records: list[Record]) -> list[Record]:
     """Records whose external id, email, phone or postal identity another record of the batch has too get SHARED."""
-    shared = [_repeated(record[position] for record in records) for position in (EXTERNAL, EMAIL, PHONE, POSTAL)]
-    if not any(shared):
-        return records
-    flagged = []
-    for record in records:
-        if any(record[position] in repeated for position, repeated in zip((EXTERNAL, EMAIL, PHONE, POSTAL), shared,
-                                                                          strict=True) if repeated):
-            record = (*record[:FLAGS], record[FLAGS] | SHARED, *record[FLAGS + 1:])
-        flagged.append(record)
-    return flagged
-
-
-def _repeated(values: Iterable[Any]) -> set[Any]:
-    counts = Counter(values)
-    counts.pop(None, None)
-    return {value for value, count in counts.items() if count > 1}
+    flagged: set[int] = set()
+    for position in (EXTERNAL, EMAIL, PHONE, POSTAL):
+        keys = [record[position] for record in records]
+        counts = Counter(keys)
+        counts.pop(None, None)
+        if len(counts) < len(keys) and (repeated := {key for key, number in counts.items() if number > 1}):
+            flagged.update(index for index, key in enumerate(keys) if key in repeated)
+    for index in flagged:
+        record = records[index]
+        records[index] = (*record[:FLAGS], record[FLAGS] | SHARED, *record[FLAGS + 1:])
+    return records
 
 
 def _drop_erased(rows: list[ParsedRow], rejected: list[list[ErrorTuple]],
@@ -160,10 +206,10 @@ def _erasable_addresses(row: ParsedRow) -> Iterator[tuple[str, str, str]]:
             yield "mail", "address", key
 
 
-def parsed_row(record: Record) -> ParsedRow:
-    """The row a record was prepared from, for folding onto other rows or an existing contact."""
+def parsed_row(record: Record, columns: tuple[str, ...]) -> ParsedRow:
+    """The row a record was prepared from (with Preparation `columns`), for folding onto other rows or a contact."""
     values, flags = record[VALUES], record[FLAGS]
-    fields = {name: value for name, value in zip(CONTACT_FIELDS, values, strict=False) if value is not None}
+    fields = {name: value for name, value in zip(columns[:-1], values, strict=False) if value is not None}
     for flag, name in _DEFAULTED:
         if flags & flag:
             del fields[name]

@@ -98,16 +98,18 @@ def _open_csv(path: Path) -> Table:
     handle.seek(0)
     reader = csv.reader(handle, delimiter=delimiter)
     headers = [cell.strip() for cell in next(reader)]
-    return Table(headers, _csv_rows(reader, handle), encoding, delimiter)
+    return Table(headers, _csv_rows(reader, handle, path.name), encoding, delimiter)
 
 
-def _csv_rows(reader: Any, handle: IO[str]) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(reader: Any, handle: IO[str], name: str) -> Iterator[tuple[int, list[str]]]:
+    start = reader.line_num + 1
     try:
-        start = reader.line_num + 1
         for cells in reader:
             if any(cells):
                 yield start, cells
             start = reader.line_num + 1
+    except csv.Error as exc:  # e.g. a field over the size limit (an unclosed quote swallowing the file)
+        raise UnreadableFile(f"{name}, line {start}: {exc} (is a quote left open?)") from exc
     finally:
         handle.close()
 

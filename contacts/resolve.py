@@ -24,12 +24,11 @@ from sqlalchemy.orm import Session
 from contacts.fastsql import Bulk
 from contacts.mapping import CONTACT_FIELDS
 from contacts.merge import ALIAS_ATTRIBUTES
-from contacts.prepare import EMAIL, EXTERNAL, PHONE, POSTAL, SHARED, VALUES, Record, parsed_row
+from contacts.prepare import EMAIL, EXTERNAL, PHONE, POSTAL, SHARED, VALUES, Record, last_name_position, parsed_row
 from contacts.rows import ConsentInput, ParsedRow, RowError, postal_key
 
 LOADED_COLUMNS = ("id", *CONTACT_FIELDS, "account_id", "attributes")
 _SNAPSHOT_FIELDS = (*CONTACT_FIELDS, "account_id")
-_LAST_NAME = CONTACT_FIELDS.index("last_name")
 
 
 @dataclass(eq=False)
@@ -79,9 +78,10 @@ def load_aliases(session: Session) -> Aliases:
 class BatchResolver:
     """Folds a batch of parsed rows onto existing contacts and each other."""
 
-    def __init__(self, session: Session, aliases: Aliases | None = None) -> None:
+    def __init__(self, session: Session, aliases: Aliases, *, columns: tuple[str, ...]) -> None:
         self.session = session
-        self.aliases: Aliases = aliases or {}
+        self.columns = columns  # of the records' VALUES (contacts.prepare.Preparation.columns)
+        self.aliases = aliases
         self._by_id: dict[int, Entity] = {}
         self.entities: list[Entity] = []
         self.rejected: list[RowError] = []
@@ -105,7 +105,7 @@ class BatchResolver:
                     or (email is not None and (email in by_email or email in alias_emails))
                     or (phone is not None and phone in by_phone) or (postal is not None and postal in by_postal)):
                 new.append(record)  # nothing to fold it onto: the row is the new contact
-            elif (created := self._fold(parsed_row(record))) is not None:
+            elif (created := self._fold(parsed_row(record, self.columns))) is not None:
                 new.append(created)
         return new, [entity for entity in self.entities if entity.id is not None and entity.rows]
 
@@ -129,7 +129,9 @@ class BatchResolver:
                   and record[EMAIL] not in self._by_email and record[EXTERNAL] not in self._by_external}
         if phones:
             self._index_rows(bulk.select_in(f"{select_sql} phone IN", sorted(phones)), seen)
-        names = {record[VALUES][_LAST_NAME].lower() for record in records if record[POSTAL] is not None}
+        last_name = last_name_position(self.columns)
+        names = {record[VALUES][last_name].lower() for record in records
+                 if record[POSTAL] is not None and last_name is not None}
         if names:
             postal = f"{select_sql} email IS NULL AND phone IS NULL AND external_id IS NULL AND lower(last_name) IN"
             self._index_rows(bulk.select_in(postal, sorted(names)), seen)

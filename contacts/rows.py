@@ -66,6 +66,9 @@ _LANGUAGES = {"francais": "fr", "french": "fr", "anglais": "en", "english": "en"
               "espagnol": "es", "spanish": "es", "italien": "it", "italian": "it", "neerlandais": "nl", "dutch": "nl"}
 _STAGES = {"client": "customer", "prospect": "lead", "abonne": "subscriber", "opportunite": "opportunity"}
 _TAG_SPLIT = re.compile(r"[,;|]")
+TAG_LENGTH = 120  # tags.name
+IP_LENGTH = 64  # consents.ip
+SEEN_TEXTS = 50_000
 _INTEGER = re.compile(r"-?(?:0|[1-9]\d{0,17})")
 # Decimals with a dot, or with a comma as French exports write them; `1,234` stays text (a thousands separator?).
 _DECIMAL = re.compile(r"-?(?:0|[1-9]\d{0,14})(?:\.\d{1,6}|,(?!\d{3}$)\d{1,6})")
@@ -102,8 +105,8 @@ def _stage(raw: str) -> str:
 
 @lru_cache(maxsize=4096)
 def split_tags(raw: str) -> frozenset[str]:
-    """Tags of a cell: separated by commas, semicolons or pipes, trimmed."""
-    return frozenset(tag for part in _TAG_SPLIT.split(raw) if (tag := clean_text(part)))
+    """Tags of a cell: separated by commas, semicolons or pipes, trimmed, cut to the length a tag name has."""
+    return frozenset(tag[:TAG_LENGTH] for part in _TAG_SPLIT.split(raw) if (tag := clean_text(part)))
 
 
 @lru_cache(maxsize=16384)  # custom columns (sector, plan, segment…) repeat a few values
@@ -145,6 +148,9 @@ _SIMPLE: dict[str, Callable[[str], Any]] = {
 }
 
 
+_Column = tuple[int, str] | None  # (index, header) of a column the file has
+
+
 class RowParser:
     """Parses the rows of one file; what to do with each column is decided once, from the headers."""
 
@@ -152,58 +158,80 @@ class RowParser:
         self.headers = headers
         self.targets = mapping.resolve(headers)
         self.region = (mapping.default_region or default_region).upper()
-        self.extra_tags = frozenset(mapping.tags)
+        self.extra_tags = frozenset(tag[:TAG_LENGTH] for tag in mapping.tags)
         self.default_source = mapping.source
         self.width = len(headers)
-        self._fields: list[tuple[int, str, str, Callable[[str], Any]]] = []
-        self._others: list[tuple[int, str, str]] = []
+        # Contact columns in file order: (index, header, field, normaliser or None for plain text, length limit).
+        self._fields: list[tuple[int, str, str, Callable[[str], Any] | None, int | None]] = []
+        self._attributes: list[tuple[int, str]] = []  # (index, attribute key)
+        self._tags: list[int] = []
         self._phone: tuple[int, str] | None = None
+        # Cleaned text of raw cells seen (towns, first names, companies repeat): cleaned once, and the same string
+        # object every time, which the trip to the writing process sends once per batch.
+        self._seen: dict[str, str] = {}
+        consent_columns: dict[str, tuple[int, str]] = {}  # consent field → (index, header); the last column wins
         for index, target in self.targets.items():
             column = headers[index]
             if target == "phone":
                 self._phone = (index, column)
-            elif target.startswith("attributes.") or target == "tags" or "_opt_in" in target:
-                self._others.append((index, column, target))
+            elif target == "tags":
+                self._tags.append(index)
+            elif target.startswith("attributes."):
+                self._attributes.append((index, target[11:]))
+            elif "_opt_in" in target:
+                consent_columns[target] = (index, column)
             else:
-                self._fields.append((index, column, target, _field_normaliser(target)))
+                special = _field_normaliser(target) if target in _SIMPLE else None
+                self._fields.append((index, column, target, special, _column_lengths().get(target)))
+        self._consents: list[tuple[str, tuple[int, str], _Column, _Column, _Column]] = [
+            (channel, consent_columns[f"{channel}_opt_in"], consent_columns.get(f"{channel}_opt_in_date"),
+             consent_columns.get(f"{channel}_opt_in_source"), consent_columns.get(f"{channel}_opt_in_ip"))
+            for channel in CONSENT_CHANNELS if f"{channel}_opt_in" in consent_columns
+        ]
 
     def parse(self, line: int, cells: list[str]) -> ParsedRow:
         """Normalise one row; problems are collected in `errors`, one per bad cell."""
         if len(cells) < self.width:
             cells = cells + [""] * (self.width - len(cells))
         row = ParsedRow(line, tags=set(self.extra_tags))
-        fields = row.fields
-        for index, column, target, normaliser in self._fields:
-            raw = cells[index]
-            if raw and not raw.isspace():
-                try:
-                    fields[target] = normaliser(raw)
-                except InvalidValue as exc:
-                    row.errors.append(RowError(line, column, raw.strip(), str(exc)))
-        consent_cells: dict[str, str] = {}
-        for index, column, target in self._others:
-            raw = cells[index].strip()
-            if raw:
-                self._assign_other(row, target, column, raw, consent_cells)
+        self._assign_fields(row, cells)
+        for index, key in self._attributes:
+            if raw := cells[index].strip():
+                row.attributes[key] = attribute_value(raw)
+        for index in self._tags:
+            if raw := cells[index].strip():
+                row.tags.update(split_tags(raw))
         if self._phone is not None and (raw := cells[self._phone[0]].strip()):
             self._assign_phone(row, self._phone[1], raw)
-        if consent_cells:
-            self._consents(row, consent_cells)
-        if self.default_source and "source" not in fields:
-            fields["source"] = self.default_source
-        self._restore_postcode_zero(fields)
+        if self._consents:
+            self._assign_consents(row, cells)
+        if self.default_source and "source" not in row.fields:
+            row.fields["source"] = self.default_source
+        self._restore_postcode_zero(row.fields)
         _check_identity(row)
         return row
 
-    @staticmethod
-    def _assign_other(row: ParsedRow, target: str, column: str, raw: str, consent_cells: dict[str, str]) -> None:
-        if target == "tags":
-            row.tags.update(split_tags(raw))
-        elif target.startswith("attributes."):
-            row.attributes[target[11:]] = attribute_value(raw)
-        else:
-            consent_cells[target] = raw
-            consent_cells[f"{target}:column"] = column
+    def _assign_fields(self, row: ParsedRow, cells: list[str]) -> None:
+        fields, errors, line = row.fields, row.errors, row.line
+        for index, column, target, normaliser, limit in self._fields:
+            raw = cells[index]
+            if not raw or raw.isspace():
+                continue
+            if normaliser is not None:
+                try:
+                    fields[target] = normaliser(raw)
+                except InvalidValue as exc:
+                    errors.append(RowError(line, column, raw.strip(), str(exc)))
+                continue
+            text = self._seen.get(raw)
+            if text is None:
+                text = " ".join(raw.split())  # clean_text, inlined: most columns are plain text
+                if len(self._seen) < SEEN_TEXTS:
+                    self._seen[raw] = text
+            if limit and len(text) > limit:
+                errors.append(RowError(line, column, raw.strip(), _too_long(text, limit)))
+            else:
+                fields[target] = text
 
     def _restore_postcode_zero(self, fields: dict[str, Any]) -> None:
         """`6000` from a spreadsheet cell is Nice's `06000` again (four digits where postcodes have five)."""
@@ -219,52 +247,49 @@ class RowParser:
         except InvalidValue as exc:
             row.errors.append(RowError(row.line, column, raw, str(exc)))
 
-    def _consents(self, row: ParsedRow, cells: dict[str, str]) -> None:
-        for channel in CONSENT_CHANNELS:
-            flag = f"{channel}_opt_in"
-            if flag not in cells:
+    def _assign_consents(self, row: ParsedRow, cells: list[str]) -> None:
+        """A consent per channel whose opt-in cell is filled, with its proof (date, source, IP)."""
+        for channel, (flag, flag_column), date, source, ip in self._consents:
+            raw = cells[flag].strip()
+            if not raw:
                 continue
             try:
-                granted = parse_bool(cells[flag])
+                consent = ConsentInput(parse_bool(raw), source=_cell(cells, source), ip=_cell(cells, ip))
             except InvalidValue as exc:
-                row.errors.append(RowError(row.line, cells[f"{flag}:column"], cells[flag], str(exc)))
+                row.errors.append(RowError(row.line, flag_column, raw, str(exc)))
                 continue
-            consent = ConsentInput(granted, source=cells.get(f"{flag}_source"), ip=cells.get(f"{flag}_ip"))
-            if f"{flag}_date" in cells:
+            if consent.ip is not None and len(consent.ip) > IP_LENGTH and ip is not None:
+                row.errors.append(RowError(row.line, ip[1], consent.ip, _too_long(consent.ip, IP_LENGTH)))
+                continue
+            if date is not None and (when := cells[date[0]].strip()):
                 try:
-                    consent.at = parse_datetime(cells[f"{flag}_date"])
+                    consent.at = parse_datetime(when)
                 except InvalidValue as exc:
-                    column = cells[f"{flag}_date:column"]
-                    row.errors.append(RowError(row.line, column, cells[f"{flag}_date"], str(exc)))
+                    row.errors.append(RowError(row.line, date[1], when, str(exc)))
                     continue
             row.consents[channel] = consent
 
 
+def _cell(cells: list[str], column: _Column) -> str | None:
+    return (cells[column[0]].strip() or None) if column is not None else None
+
+
+def _too_long(text: str, limit: int) -> str:
+    return f"too long ({len(text)} characters, at most {limit})"
+
+
 def _field_normaliser(target: str) -> Callable[[str], Any]:
-    """The normaliser of a contact column, with the column's length limit checked on text."""
-    if target in _SIMPLE:
-        special = _SIMPLE[target]
-        limit = _column_lengths().get(target)
+    """The normaliser of a contact column with a special format, with the column's length limit checked."""
+    special = _SIMPLE[target]
+    limit = _column_lengths().get(target)
 
-        def normalise(raw: str) -> Any:
-            value = special(raw)
-            _check_length(limit, value)
-            return value
-
-        return normalise
-    text_limit = _column_lengths().get(target)
-
-    def clean(raw: str) -> Any:
-        value = clean_text(raw)
-        _check_length(text_limit, value)
+    def normalise(raw: str) -> Any:
+        value = special(raw)
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise InvalidValue(_too_long(value, limit))
         return value
 
-    return clean
-
-
-def _check_length(limit: int | None, value: Any) -> None:
-    if limit and isinstance(value, str) and len(value) > limit:
-        raise InvalidValue(f"too long ({len(value)} characters, at most {limit})")
+    return normalise
 
 
 def _check_identity(row: ParsedRow) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.auth import current_user, login_page, logout
+from dashboard.data import prepare_caches
 
 VIEWS = Path(__file__).parent / "views"
 PAGES = {
@@ -36,7 +37,9 @@ def main() -> None:
         st.caption(f"Signed in as **{user.username}** ({user.role})")
         if st.button("Sign out", key="sign-out", icon=":material/logout:"):
             logout()
-    st.navigation(sections).run()
+    page = st.navigation(sections)
+    prepare_caches()
+    page.run()
 
 
 main()

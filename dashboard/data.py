@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -12,9 +13,12 @@ from sqlalchemy import Engine
 from core.db import make_engine, session_scope
 from core.settings import Settings, get_settings
 from dashboard import loaders
+from reports.engagement import backlog, cache_window, refresh
 
 T = TypeVar("T")
 TTL = 60  # seconds: figures are at most a minute old, and a page reload costs nothing in between
+BUILD_NOTICE = 20_000  # sent messages missing from the report caches from which a page says it builds them
+CHECK_EVERY = 60.0  # seconds between two looks at that backlog (two index-only counts)
 
 
 def settings() -> Settings:
@@ -34,6 +38,47 @@ def engine() -> Engine:
 def _read(loader: Callable[..., T], *args: Any) -> T:
     with session_scope(engine()) as session:
         return loader(session, *args)
+
+
+@st.cache_resource(show_spinner=False)
+def _checked(url: str) -> dict[str, float]:
+    return {"at": 0.0}
+
+
+def prepare_caches() -> None:
+    """Before a page reads: when many sent messages are not in the report caches yet (the first load after an
+    upgrade, a very large send), build them under a visible status instead of letting a page hang silently."""
+    checked = _checked(url())
+    if time.monotonic() - checked["at"] < CHECK_EVERY:
+        return
+    window = settings().attribution_window_days
+    with session_scope(engine()) as session:
+        pending, built_for = backlog(session), cache_window(session)
+    if pending >= BUILD_NOTICE:
+        _build(f"Summarising {pending:,} sent messages for the reports — the first load after an upgrade or a very "
+               "large send; pages are fast again afterwards…")
+    elif built_for is not None and round(built_for * 86_400_000) != round(window * 86_400_000):
+        _build(f"The attribution window changed ({built_for:g} → {window:g} days): summing the responses and "
+               "touches again for it…")
+    checked["at"] = time.monotonic()
+
+
+def _build(label: str) -> None:
+    with st.status(label, expanded=True) as status:
+        st.write("Reading the send ledger, every response on the timeline and the conversions once, into the "
+                 "report caches (`relance report refresh` does the same from the command line).")
+        started = time.perf_counter()
+        with session_scope(engine()) as session:
+            done = refresh(session, settings().attribution_window_days)
+        seconds = time.perf_counter() - started
+        if done.skipped:
+            status.update(label="Another process is building the report caches: figures stay incomplete until it "
+                                "is done (reload in a minute).", state="error", expanded=False)
+        else:
+            status.update(label=f"Report caches ready in {seconds:.0f} s: {done.new_messages:,} sent messages added, "
+                                f"summed for a {done.window_days:g}-day attribution window.", state="complete",
+                          expanded=False)
+    st.cache_data.clear()  # figures computed before the build are stale
 
 
 # Every cached function takes the database URL first, so two databases never share a cache entry.

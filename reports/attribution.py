@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.models import Campaign, Conversion, MessageStat
+from core.models.reports import Touch
 from reports.engagement import ensure_fresh
 from reports.money import Converter, converted_sums, period_start
 from reports.sql import bound, decimal_of, epoch, exact_sum, is_sqlite, to_decimal
@@ -61,41 +62,49 @@ class Period:
     until: datetime | None = None
 
 
-def touches(session: Session, rules: Attribution, period: Period, campaign_id: int | None = None) -> Any:
+def touches(session: Session, rules: Attribution, period: Period, campaign_id: int | None = None,
+            *, cached: bool = True) -> Any:
     """One row per (conversion, touch) with the ranks and weights every model needs.
 
-    Touches come from the per-message cache (sent messages, with `bounced` for those that never arrived): a
-    narrow table indexed by (contact, send time).
+    Touches come from the touches cache when it was built for this window (`cached=False`: from the per-message
+    cache, sent messages with `bounced` for those that never arrived, joined to conversions by contact).
     """
-    ensure_fresh(session)
-    sent = MessageStat
-    gap = epoch(session, Conversion.occurred_at) - epoch(session, sent.sent_at)
-    per_conversion: dict[str, Any] = {"partition_by": Conversion.id}
-    decay = func.exp(-cast(gap, Float) * (math.log(2) / (rules.half_life_days * 86400.0)))
-    conditions = [Conversion.contact_id.is_not(None), sent.bounced == 0, sent.sent_at <= Conversion.occurred_at,
-                  gap <= rules.window_days * 86400.0]
+    if ensure_fresh(session, rules.window_days) and cached:
+        sent: Any = Touch.__table__
+        conditions: list[Any] = [Conversion.contact_id.is_not(None)]
+        joined = Conversion.id == sent.c.conversion_id
+    else:
+        sent = MessageStat.__table__
+        gap = epoch(session, Conversion.occurred_at) - epoch(session, sent.c.sent_at)
+        conditions = [Conversion.contact_id.is_not(None), sent.c.bounced == 0,
+                      sent.c.sent_at <= Conversion.occurred_at, gap <= rules.window_days * 86400.0]
+        joined = sent.c.contact_id == Conversion.contact_id
     if period.since is not None:
         conditions.append(Conversion.occurred_at >= bound(period.since))
     if period.until is not None:
         conditions.append(Conversion.occurred_at < bound(period.until))
     if campaign_id is not None:  # the campaign's contacts only (their other touches still share the credit)
         conditions.append(Conversion.contact_id.in_(
-            select(sent.contact_id).where(sent.campaign_id == campaign_id).scalar_subquery()))
+            select(MessageStat.contact_id).where(MessageStat.campaign_id == campaign_id).scalar_subquery()))
+    per_conversion: dict[str, Any] = {"partition_by": Conversion.id}
+    gap = epoch(session, Conversion.occurred_at) - epoch(session, sent.c.sent_at)
+    decay = func.exp(-cast(gap, Float) * (math.log(2) / (rules.half_life_days * 86400.0)))
     return (
         select(
             Conversion.id.label("conversion_id"), Conversion.amount.label("amount"),
             Conversion.currency.label("currency"), Conversion.occurred_at.label("occurred_at"),
-            sent.campaign_id.label("campaign_id"), sent.channel.label("channel"),
+            sent.c.campaign_id.label("campaign_id"), sent.c.channel.label("channel"),
             Campaign.segment_id.label("segment_id"),
-            func.row_number().over(**per_conversion, order_by=(sent.sent_at.desc(), sent.message_id.desc()))
+            func.row_number().over(**per_conversion, order_by=(sent.c.sent_at.desc(), sent.c.message_id.desc()))
             .label("last_rank"),
-            func.row_number().over(**per_conversion, order_by=(sent.sent_at, sent.message_id)).label("first_rank"),
+            func.row_number().over(**per_conversion, order_by=(sent.c.sent_at, sent.c.message_id))
+            .label("first_rank"),
             func.count().over(**per_conversion).label("touches"),
             decay.label("decay"),
         )
         .select_from(Conversion)
-        .join(sent, sent.contact_id == Conversion.contact_id)
-        .join(Campaign, Campaign.id == sent.campaign_id)
+        .join(sent, joined)
+        .join(Campaign, Campaign.id == sent.c.campaign_id)
         .where(and_(*conditions))
         .subquery("touches")
     )
@@ -115,9 +124,10 @@ def attribute(
 
 def attribute_all(
     session: Session, converter: Converter, rules: Attribution, *, by: Dimension = "campaign",
-    period: Period | None = None, campaign_id: int | None = None,
+    period: Period | None = None, campaign_id: int | None = None, cached: bool = True,
 ) -> dict[Model, dict[Hashable, Credit]]:
-    """The credits of all four models (same window and half-life), from one pass over the touches.
+    """The credits of all four models (same window and half-life), from one pass over the touches (`cached`:
+    from the touches cache when it fits the window; False: joining conversions to message_stats).
 
     One GROUP BY (key, currency, rate period, number of touches) gives, per group: the amounts whose last / first
     touch this is (exact sums), all amounts (a linear share is amount / touches, divided once per group, exactly),
@@ -125,7 +135,7 @@ def attribute_all(
     """
     if by not in DIMENSIONS:
         raise ValueError(f"cannot attribute by {by!r} (one of {', '.join(DIMENSIONS)})")
-    rows = touches(session, rules, period or Period(), campaign_id)
+    rows = touches(session, rules, period or Period(), campaign_id, cached=cached)
     weighted = select(*rows.c, (rows.c.decay / func.sum(rows.c.decay).over(partition_by=rows.c.conversion_id))
                       .label("weight")).subquery("weighted")
     key = _key(weighted, by)

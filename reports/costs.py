@@ -1,4 +1,9 @@
-"""What campaigns cost in the report currency: per-message costs from the ledger plus fixed costs, and budgets."""
+"""What campaigns cost in the report currency: per-message costs plus fixed costs, and budgets.
+
+A message's cost is what the ledger recorded when it went out, kept in the per-message cache: sums come from the
+cache's daily sums (exact integers of 1/10,000) for whole-day periods, from its rows otherwise, and from its rows
+for campaigns in a foreign currency (each converted at the rate of its send day's period).
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import Campaign, Contact, Cost, Message
+from core.models import Campaign, Contact, Cost, Message, MessageStat
+from reports import daily
 from reports.attribution import Period
+from reports.engagement import ensure_fresh
 from reports.money import Converter, converted_sums
-from reports.sql import bound, exact_sum, to_decimal
+from reports.sql import bound, day_bounds, exact_sum, to_decimal
 
-_MESSAGE_KEYS = {"campaign": Message.campaign_id, "channel": Message.channel, "variant": Message.variant_id,
-                 "provider": Message.provider}
+_MESSAGE_KEYS = {"campaign": MessageStat.campaign_id, "channel": MessageStat.channel,
+                 "variant": MessageStat.variant_id, "provider": MessageStat.provider}
 
 
 @dataclass(frozen=True)
@@ -40,18 +47,15 @@ class CostLine:
         return self.cost / self.parts if self.parts else None
 
 
-def _moment() -> Any:
-    return func.coalesce(Message.sent_at, Message.created_at)
-
-
 def _message_scope(campaign_id: int | None, period: Period | None) -> list[Any]:
-    conditions: list[Any] = [Message.cost.is_not(None)]
+    """Sent messages with a cost, of a campaign, sent in a period."""
+    conditions: list[Any] = [MessageStat.cost.is_not(None)]
     if campaign_id is not None:
-        conditions.append(Message.campaign_id == campaign_id)
+        conditions.append(MessageStat.campaign_id == campaign_id)
     if period is not None and period.since is not None:
-        conditions.append(_moment() >= bound(period.since))
+        conditions.append(MessageStat.sent_at >= bound(period.since))
     if period is not None and period.until is not None:
-        conditions.append(_moment() < bound(period.until))
+        conditions.append(MessageStat.sent_at < bound(period.until))
     return conditions
 
 
@@ -63,28 +67,34 @@ def foreign_campaigns(session: Session, converter: Converter) -> list[int]:
 
 def message_sums(session: Session, converter: Converter, *, keys: list[Any], where: list[Any],
                  joins: tuple[Any, ...] = ()) -> dict[tuple[Hashable, ...], Decimal]:
-    """SUM(messages.cost) per `keys` in the report currency.
+    """SUM(cost) of cached sent messages per `keys` (message_stats columns) in the report currency.
 
-    A campaign has one currency, so messages of report-currency campaigns are summed by one plain scan of the
-    ledger (no join, no rate lookup: parallel on PostgreSQL); only foreign-currency campaigns go through the
-    exchange-rate periods.
+    A campaign has one currency, so messages of report-currency campaigns are summed by one plain scan (no join,
+    no rate lookup); only foreign-currency campaigns go through the exchange-rate periods.
     """
     foreign = foreign_campaigns(session, converter)
-    source: Any = Message.__table__
+    source: Any = MessageStat.__table__
     for table, condition in joins:
-        source = source.join(table, condition)
-    local = (select(*keys, exact_sum(session, Message.cost, 4)).select_from(source)
-             .where(*where, Message.campaign_id.not_in(foreign)).group_by(*keys))
+        source = source.outerjoin(table, condition)
+    local = (select(*keys, exact_sum(session, MessageStat.cost, 4)).select_from(source)
+             .where(*where, MessageStat.campaign_id.not_in(foreign)).group_by(*keys))
     totals: dict[tuple[Hashable, ...], Decimal] = defaultdict(Decimal)
     for row in session.execute(local):
         totals[tuple(row[:-1])] += to_decimal(session, row[-1], 4)
-    if foreign:
-        for key, value in converted_sums(
-                session, converter, keys=keys, amount=Message.cost, currency=Campaign.currency, at=_moment(),
-                select_from=source.join(Campaign.__table__, Campaign.id == Message.campaign_id),
-                where=[*where, Message.campaign_id.in_(foreign)], scale=4).items():
-            totals[key] += value
+    for key, value in _foreign_sums(session, converter, foreign, keys, where, source).items():
+        totals[key] += value
     return dict(totals)
+
+
+def _foreign_sums(session: Session, converter: Converter, foreign: list[int], keys: list[Any], where: list[Any],
+                  source: Any) -> dict[tuple[Hashable, ...], Decimal]:
+    """Costs of foreign-currency campaigns, each message at the rate in force when it was sent."""
+    if not foreign:
+        return {}
+    return converted_sums(
+        session, converter, keys=keys, amount=MessageStat.cost, currency=Campaign.currency, at=MessageStat.sent_at,
+        select_from=source.join(Campaign.__table__, Campaign.id == MessageStat.campaign_id),
+        where=[*where, MessageStat.campaign_id.in_(foreign)], scale=4)
 
 
 def message_costs(
@@ -92,8 +102,21 @@ def message_costs(
     period: Period | None = None,
 ) -> dict[tuple[Hashable, ...], Decimal]:
     """Per-message costs (in each campaign's currency) summed per `by` and converted to the report currency."""
-    return message_sums(session, converter, keys=[_MESSAGE_KEYS[name] for name in by],
-                        where=_message_scope(campaign_id, period))
+    ensure_fresh(session)
+    days = day_bounds(period.since, period.until) if period is not None else None
+    if period is not None and days is None:
+        return message_sums(session, converter, keys=[_MESSAGE_KEYS[name] for name in by],
+                            where=_message_scope(campaign_id, period))
+    foreign = foreign_campaigns(session, converter)
+    totals: dict[tuple[Hashable, ...], Decimal] = {
+        key: Decimal(sums["cost_units"]).scaleb(-4)
+        for key, sums in daily.totals(session, by, ("costed", "cost_units"), campaign_id=campaign_id, days=days,
+                                      other_than=foreign).items() if sums["costed"]}
+    keys = [_MESSAGE_KEYS[name] for name in by]
+    for key, value in _foreign_sums(session, converter, foreign, keys, _message_scope(campaign_id, period),
+                                    MessageStat.__table__).items():
+        totals[key] = totals.get(key, Decimal(0)) + value
+    return totals
 
 
 def fixed_costs(
@@ -125,17 +148,19 @@ def total_costs(session: Session, converter: Converter, *, campaign_id: int | No
 def cost_breakdown(session: Session, converter: Converter, *, campaign_id: int | None = None,
                    period: Period | None = None) -> list[CostLine]:
     """Spend by channel, provider and recipient country, with unit costs per message and per part."""
+    ensure_fresh(session)
     scope = _message_scope(campaign_id, period)
-    keys = [Message.channel, Message.provider, Contact.country]
+    keys = [MessageStat.channel, MessageStat.provider, Contact.country]
     foreign = foreign_campaigns(session, converter)
-    local = Message.campaign_id.not_in(foreign)
-    volumes = session.execute(select(*keys, func.count(), func.sum(Message.parts),
-                                     exact_sum(session, Message.cost, 4).filter(local))
-                              .join(Contact, Contact.id == Message.contact_id).where(*scope).group_by(*keys)).all()
+    local = MessageStat.campaign_id.not_in(foreign)
+    volumes = session.execute(select(*keys, func.count(), func.sum(MessageStat.parts),
+                                     exact_sum(session, MessageStat.cost, 4).filter(local))
+                              .outerjoin(Contact, Contact.id == MessageStat.contact_id).where(*scope)
+                              .group_by(*keys)).all()
     costs: dict[tuple[Hashable, ...], Decimal] = {}
     if foreign:
-        costs = message_sums(session, converter, keys=keys, where=[*scope, Message.campaign_id.in_(foreign)],
-                             joins=((Contact.__table__, Contact.id == Message.contact_id),))
+        costs = message_sums(session, converter, keys=keys, where=[*scope, MessageStat.campaign_id.in_(foreign)],
+                             joins=((Contact.__table__, Contact.id == MessageStat.contact_id),))
     lines = [CostLine(str(row[0]), row[1], row[2], int(row[3] or 0), int(row[4] or 0),
                       to_decimal(session, row[5], 4) + costs.get(tuple(row[:3]), Decimal(0))) for row in volumes]
     return sorted(lines, key=lambda line: (-line.cost, line.channel, line.provider or "", line.country or ""))

@@ -3,12 +3,15 @@
 Counts are messages (one per recipient and rotation): ledger states from `messages`; engagement (messages with at
 least one such event in the timeline) and responses — a conversion, a lead form or an SMS STOP from the contact
 within the attribution window after the message — from the per-message cache kept by reports.engagement.
+Periods made of whole UTC days (every dashboard and CLI period) are answered from daily sums (ledger counts per
+day planned, the cache's sums per day sent); any other period, or a window the sums were not built for, from the
+rows themselves.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal
@@ -17,12 +20,15 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from core.models import Message, MessageStat
+from reports import daily, ledger_days
 from reports.attribution import Period
-from reports.engagement import ensure_fresh
-from reports.sql import bound, epoch
+from reports.engagement import ensure_fresh, writer_lock
+from reports.sql import bound, day_bounds, epoch
 
 Level = Literal["campaign", "variant", "channel"]
 _LEDGER_KEYS = {"campaign": Message.campaign_id, "variant": Message.variant_id, "channel": Message.channel}
+Source = Callable[[Session, Sequence[Level], "int | None", "Period | None", float],
+                  dict[tuple[Any, ...], dict[str, int]]]
 _STAT_KEYS = {"campaign": MessageStat.campaign_id, "variant": MessageStat.variant_id, "channel": MessageStat.channel}
 
 
@@ -94,12 +100,17 @@ class Funnel:
 
 def funnels(
     session: Session, *, by: Sequence[Level] = ("campaign",), campaign_id: int | None = None,
-    period: Period | None = None, window_days: float = 30.0,
+    period: Period | None = None, window_days: float = 30.0, daily_sums: bool = True,
 ) -> dict[tuple[Hashable, ...], Funnel]:
-    """Funnels keyed by the values of `by` (campaign id, variant id, channel), e.g. {(12, 'email'): Funnel}."""
-    ensure_fresh(session)
+    """Funnels keyed by the values of `by` (campaign id, variant id, channel), e.g. {(12, 'email'): Funnel}.
+    `daily_sums=False` reads the ledger and message_stats rows themselves (same figures, slower)."""
+    summed = ensure_fresh(session, window_days) and daily_sums
+    days = day_bounds(period.since, period.until) if period is not None else None
+    sources: tuple[Source, Source] = (_ledger_counts, _stats_counts)
+    if summed and (period is None or days is not None):
+        sources = (_ledger_days, _send_days)
     grouped: dict[tuple[Hashable, ...], dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    for source in (_ledger_counts, _stats_counts):
+    for source in sources:
         for (*key, channel), counts in source(session, by, campaign_id, period, window_days).items():
             bucket = grouped[tuple(key)][str(channel)]
             for step, value in counts.items():
@@ -144,6 +155,32 @@ def _ledger_counts(session: Session, by: Sequence[Level], campaign_id: int | Non
         else:
             bucket["planned"] += int(count)
     return counts
+
+
+def _ledger_days(session: Session, by: Sequence[Level], campaign_id: int | None, period: Period | None,
+                 window: float) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Ledger counts from report_ledger_days, counted again first for campaigns whose ledger moved."""
+    stale = ledger_days.stale(session, campaign_id)
+    if stale:
+        if not writer_lock(session):  # another session is writing the caches: read the ledger itself
+            return _ledger_counts(session, by, campaign_id, period, window)
+        ledger_days.recount(session, stale)
+    days = day_bounds(period.since, period.until) if period is not None else None
+    return ledger_days.counts(session, by, campaign_id, days)
+
+
+def _send_days(session: Session, by: Sequence[Level], campaign_id: int | None, period: Period | None,
+               _window: float) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Engagement and responses from the cache's daily sums (built for this window)."""
+    days = day_bounds(period.since, period.until) if period is not None else None
+    flags = ("delivered", "opened", "machine_opened", "clicked", "bounced", "complained", "returned")
+    names = ("messages", *flags, "unsubscribed", "stopped", "converted", "leads")
+    result = {}
+    for key, sums in daily.totals(session, [*by, "channel"], names, campaign_id=campaign_id, days=days).items():
+        result[key] = {"sent": sums["messages"], **{name: sums[name] for name in flags},
+                       "unsubscribed": sums["unsubscribed"] + sums["stopped"], "converted": sums["converted"],
+                       "leads": sums["leads"]}
+    return result
 
 
 def _stats_counts(session: Session, by: Sequence[Level], campaign_id: int | None, period: Period | None,

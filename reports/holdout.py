@@ -83,10 +83,12 @@ def window_start(session: Session, campaign_id: int) -> datetime | None:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         return None
+    if campaign.started_at is not None:
+        return campaign.started_at
     first_sent, first_planned = session.execute(
         select(func.min(Message.sent_at), func.min(Message.created_at)).where(Message.campaign_id == campaign_id)
     ).one()
-    return campaign.started_at or first_sent or campaign.scheduled_at or first_planned
+    return first_sent or campaign.scheduled_at or first_planned
 
 
 def incrementality(
@@ -141,19 +143,19 @@ def _arms_query(campaign_id: int) -> Any:
 def _arms(session: Session, converter: Converter, campaign_id: int, since: datetime,
           until: datetime) -> dict[str, Arm]:
     arms = _arms_query(campaign_id)
-    in_window = and_(Conversion.contact_id == arms.c.contact_id, Conversion.occurred_at >= since,
-                     Conversion.occurred_at < until)
+    in_window = and_(Conversion.occurred_at >= since, Conversion.occurred_at < until)
     revenue = converted_sums(
         session, converter, keys=[arms.c.arm], amount=Conversion.amount, currency=Conversion.currency,
-        at=Conversion.occurred_at, select_from=arms.join(Conversion, in_window))
+        at=Conversion.occurred_at, select_from=arms.join(Conversion, and_(Conversion.contact_id == arms.c.contact_id,
+                                                                          in_window)))
     rate = rate_in_force(converter, Conversion.currency, Conversion.occurred_at)
-    per_contact = (
-        select(arms.c.arm, arms.c.contact_id, func.count(Conversion.id).label("conversions"),
-               func.coalesce(func.sum(cast(Conversion.amount, Float) * rate), 0.0).label("revenue"))
-        .select_from(arms).outerjoin(Conversion, in_window)
-        .group_by(arms.c.arm, arms.c.contact_id).subquery("per_contact")
-    )
-    query = select(per_contact.c.arm, func.count(), func.count().filter(per_contact.c.conversions > 0),
-                   func.sum(per_contact.c.revenue * per_contact.c.revenue)).group_by(per_contact.c.arm)
+    # Revenue per buying contact (conversions in the window only), joined to every contact of the arms: contacts,
+    # converters and the sum of squares of revenue per contact (non-buyers add 0) in one pass over the arms.
+    buyers = (select(Conversion.contact_id.label("contact_id"),
+                     func.sum(cast(Conversion.amount, Float) * rate).label("revenue"))
+              .where(in_window, Conversion.contact_id.is_not(None)).group_by(Conversion.contact_id).subquery("buyers"))
+    query = (select(arms.c.arm, func.count(), func.count(buyers.c.contact_id),
+                    func.sum(buyers.c.revenue * buyers.c.revenue))
+             .select_from(arms).outerjoin(buyers, buyers.c.contact_id == arms.c.contact_id).group_by(arms.c.arm))
     return {arm: Arm(int(contacts), int(converters), revenue.get((arm,), Decimal(0)), float(squares or 0.0))
             for arm, contacts, converters, squares in session.execute(query)}

@@ -11,11 +11,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import Conversion, Cost, Message
+from core.models import Conversion, Cost, MessageStat
+from reports import daily
 from reports.attribution import Attribution, Period, attribute
 from reports.costs import foreign_campaigns, message_sums
+from reports.engagement import ensure_fresh
 from reports.money import Converter, converted_sums
-from reports.sql import bound, exact_sum, to_decimal, utc_day
+from reports.sql import bound, day_bounds, exact_sum, to_decimal, utc_day
 
 TREND_COLUMNS = ("sent", "spend", "conversions", "revenue")
 
@@ -51,22 +53,33 @@ def _days() -> defaultdict[str, dict[str, Any]]:
 
 def _sends(session: Session, converter: Converter, period: Period,
            days: defaultdict[str, dict[str, Any]]) -> set[int]:
-    """Messages sent and their cost per day, in one scan of the ledger (foreign currencies apart); returns the
-    campaigns that sent anything."""
-    day = utc_day(session, Message.sent_at)
-    sent_in = [Message.sent_at >= bound(period.since), Message.sent_at < bound(period.until)]
+    """Messages sent and their cost per day (the cache's daily sums for whole days; foreign currencies from its
+    rows); returns the campaigns that sent anything."""
+    ensure_fresh(session)
+    day = utc_day(session, MessageStat.sent_at)
+    sent_in = [MessageStat.sent_at >= bound(period.since), MessageStat.sent_at < bound(period.until)]
     foreign = foreign_campaigns(session, converter)
-    local = Message.campaign_id.not_in(foreign)
-    query = (select(day, Message.campaign_id, func.count(), exact_sum(session, Message.cost, 4).filter(local))
-             .where(*sent_in).group_by(day, Message.campaign_id))
+    whole_days = day_bounds(period.since, period.until)
+    if whole_days is not None:
+        sums = daily.totals(session, ("day", "campaign"), ("messages", "cost_units"), days=whole_days)
+        rows = [(sent_on, int(campaign_id), value["messages"],  # type: ignore[call-overload]
+                 Decimal(value["cost_units"]).scaleb(-4) if campaign_id not in foreign else Decimal(0))
+                for (sent_on, campaign_id), value in sums.items()]
+    else:
+        local = MessageStat.campaign_id.not_in(foreign)
+        query = (select(day, MessageStat.campaign_id, func.count(),
+                        exact_sum(session, MessageStat.cost, 4).filter(local))
+                 .where(*sent_in).group_by(day, MessageStat.campaign_id))
+        rows = [(sent_on, campaign_id, count, to_decimal(session, cost, 4))
+                for sent_on, campaign_id, count, cost in session.execute(query)]
     active: set[int] = set()
-    for sent_on, campaign_id, count, cost in session.execute(query):
+    for sent_on, campaign_id, count, cost in rows:
         days[str(sent_on)]["sent"] += int(count)
-        days[str(sent_on)]["spend"] += to_decimal(session, cost, 4)
+        days[str(sent_on)]["spend"] += cost
         active.add(int(campaign_id))
     if foreign:
         for (sent_on,), value in message_sums(session, converter, keys=[day],
-                                              where=[*sent_in, Message.campaign_id.in_(foreign)]).items():
+                                              where=[*sent_in, MessageStat.campaign_id.in_(foreign)]).items():
             days[str(sent_on)]["spend"] += value
     return active
 

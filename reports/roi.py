@@ -8,10 +8,11 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Campaign, MessageStat, Segment
+from core.models import Campaign, Segment
+from reports import daily
 from reports.attribution import Attribution, Credit, Period, attribute
 from reports.costs import budgets, fixed_costs, message_costs, spend_by_key
 from reports.engagement import ensure_fresh
@@ -164,10 +165,9 @@ def segment_roi(session: Session, converter: Converter, rules: Attribution, *,
     for (campaign,), value in fixed_costs(session, converter, period=period).items():
         costs[segment_of.get(campaign)][1] += value
     credits = attribute(session, converter, rules, by="segment", period=period)
-    sent: dict[Hashable, int] = defaultdict(int)  # sent messages per segment, from the per-message cache
-    for campaign, count in session.execute(select(MessageStat.campaign_id, func.count())
-                                           .group_by(MessageStat.campaign_id)):
-        sent[segment_of.get(campaign)] += int(count)
+    sent: dict[Hashable, int] = defaultdict(int)  # sent messages per segment, from the cache's daily sums
+    for (campaign,), sums in daily.totals(session, ("campaign",), ("messages",)).items():
+        sent[segment_of.get(campaign)] += sums["messages"]
     result = {}
     for segment_id in {*costs, *credits}:
         credit = credits.get(segment_id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, Integer, Numeric, String, cast, func, literal, text, type_coerce
+from sqlalchemy import BigInteger, Date, Float, Integer, Numeric, String, cast, func, literal, text, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -41,6 +41,13 @@ def utc_day(session: Session, column: Any) -> ColumnElement[str]:
     return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
 
 
+def utc_date(session: Session, column: Any) -> ColumnElement[date]:
+    """The UTC calendar day of a datetime column, as a DATE (stored 'YYYY-MM-DD' on SQLite)."""
+    if is_sqlite(session):
+        return type_coerce(func.substr(column, 1, 10), Date)
+    return cast(func.timezone("UTC", column), Date)
+
+
 def json_flag(session: Session, properties: Any, key: str) -> ColumnElement[bool]:
     """True when the JSON `properties[key]` is the boolean true (absent, null or false: False)."""
     if is_sqlite(session):
@@ -58,6 +65,13 @@ def exact_sum(session: Session, column: Any, scale: int) -> ColumnElement[Any]:
     if is_sqlite(session):
         return func.sum(cast(func.round(column * (10 ** scale)), Integer))
     return func.sum(column)
+
+
+def units(session: Session, column: Any, scale: int) -> ColumnElement[int]:
+    """One Numeric(…, scale) value as an integer number of 10^-scale units (exact on both databases)."""
+    if is_sqlite(session):
+        return cast(func.round(column * (10 ** scale)), Integer)
+    return cast(column * (10 ** scale), BigInteger)
 
 
 def to_decimal(session: Session, value: Any, scale: int) -> Decimal:
@@ -86,3 +100,22 @@ def numeric(value: Any) -> ColumnElement[Any]:
 def bound(moment: datetime | None) -> datetime | None:
     """A datetime parameter as our columns compare it (aware UTC)."""
     return clock.utc(moment) if moment is not None else None
+
+
+def whole_day(moment: datetime | None) -> date | None:
+    """The UTC day starting at `moment` when it is a UTC midnight (None: open bound); ValueError otherwise."""
+    if moment is None:
+        return None
+    moment = clock.utc(moment)
+    if moment.time() != time():
+        raise ValueError("not a UTC midnight")
+    return moment.date()
+
+
+def day_bounds(since: datetime | None, until: datetime | None) -> tuple[date | None, date | None] | None:
+    """[first day, day after the last) of a period made of whole UTC days (what daily sums can answer exactly),
+    None when a bound falls inside a day."""
+    try:
+        return whole_day(since), whole_day(until)
+    except ValueError:
+        return None

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.models import Conversion, Event, Message
+from core.models import Conversion, Event
+from reports import daily
+from reports.engagement import ensure_fresh
 from reports.sql import json_flag, utc_day
 
 RESPONSES = ("email.delivered", "sms.delivered", "email.opened", "email.clicked", "email.bounced", "sms.failed",
@@ -18,10 +20,9 @@ RESPONSES = ("email.delivered", "sms.delivered", "email.opened", "email.clicked"
 def campaign_timeline(session: Session, campaign_id: int) -> list[dict[str, Any]]:
     """Long format rows {day, series, count}: 'sent', each response type (human opens/clicks) and 'conversion'."""
     counts: dict[tuple[str, str], int] = defaultdict(int)
-    sent_day = utc_day(session, Message.sent_at)
-    for day, count in session.execute(select(sent_day, func.count()).where(
-            Message.campaign_id == campaign_id, Message.sent_at.is_not(None)).group_by(sent_day)):
-        counts[(str(day), "sent")] += int(count)
+    ensure_fresh(session)
+    for (day,), sums in daily.totals(session, ("day",), ("messages",), campaign_id=campaign_id).items():
+        counts[(str(day), "sent")] += sums["messages"]
     event_day = utc_day(session, Event.occurred_at)
     human = ~json_flag(session, Event.properties, "machine")
     for day, kind, count in session.execute(

@@ -129,3 +129,31 @@ def test_the_fast_phone_check_agrees_with_phonenumbers(region: str) -> None:
         phonenumbers.PhoneNumber(country_code=code, national_number=int(nsn)), region) for nsn in candidates}
     assert {nsn: _valid_national(nsn, region) for nsn in candidates} == agreed
     assert any(agreed.values()) and not all(agreed.values())
+
+
+def test_the_fast_email_check_agrees_with_email_validator() -> None:
+    import random
+
+    from email_validator import EmailNotValidError, validate_email
+
+    from contacts.normalise import _SIMPLE_EMAIL, normalise_email
+
+    accented = [chr(code) for code in range(0xC0, 0x180) if code not in (0xD7, 0xF7)]
+    rng = random.Random(7)
+    candidates = [f"{letter}x.y{letter}@exemple.fr" for letter in accented]
+    candidates += ["".join(rng.choice(accented + list("abz09._-+")) for _ in range(rng.randrange(1, 20))) + "@ex.com"
+                   for _ in range(2000)]
+    candidates += ["é" * 64 + "@" + "a" * 60 + "." + "b" * 60 + ".fr",  # 254 bytes: the limit
+                   "é" * 64 + "@" + "a" * 61 + "." + "b" * 60 + ".fr", "é" * 65 + "@ex.fr", "chloé..x@ex.fr"]
+    fast = [address for address in candidates if _SIMPLE_EMAIL.fullmatch(address)]
+    assert len(fast) > 1500  # the fast path is taken
+    for address in candidates:
+        try:
+            expected: str | None = validate_email(address, check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            expected = None
+        try:
+            found: str | None = normalise_email(address)
+        except ValueError:
+            found = None
+        assert found == expected, address

@@ -93,6 +93,27 @@ def test_overview_shows_the_reports_figures(seeded: Seeded, session: Session) ->
     assert "Download the PDF report" in [button.label for button in app.get("download_button")]
 
 
+def test_a_page_says_when_it_builds_the_report_caches(seeded: Seeded, session: Session,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard import data
+    from reports.engagement import backlog
+
+    assert backlog(session) == 50  # the seeded sends, never summarised
+    monkeypatch.setattr(data, "BUILD_NOTICE", 50)  # as many as a first load after an upgrade
+    app = _app()
+    assert [status.label for status in app.status] == [
+        "Report caches ready in 0 s: 50 sent messages added, summed for a 30-day attribution window."]
+    assert _metrics(app)["Messages sent"] == "50" and backlog(session) == 0
+    app.run()
+    assert not app.status  # built: the next runs just read
+    monkeypatch.setenv("RELANCE_ATTRIBUTION_WINDOW_DAYS", "7")  # the admin shortens the window
+    get_settings.cache_clear()
+    monkeypatch.setattr(data, "CHECK_EVERY", 0.0)
+    app = _app()
+    assert [status.label for status in app.status] == [
+        "Report caches ready in 0 s: 0 sent messages added, summed for a 7-day attribution window."]
+
+
 def test_campaigns_table_matches_roi(seeded: Seeded, session: Session) -> None:
     app = _app(page="views/campaigns.py")
     rows = {row["campaign"]: row for row in _table(app, 0).to_dict("records")}

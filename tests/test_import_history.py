@@ -94,3 +94,56 @@ def test_rejected_history_rows_name_the_column_and_go_to_the_report(engine: Engi
                       '"properties": "[1]"}\n', encoding="utf-8")
     result = import_events(engine, events, report=report)
     assert [(error["line"], error["column"]) for error in result.errors] == [(1, "type"), (2, "properties")]
+
+
+def test_events_of_two_systems_numbering_alike_keep_apart_by_source(engine: Engine, session: Session,
+                                                                   tmp_path: Path) -> None:
+    make_contact(session, email="ann@exemple.fr")
+    make_contact(session, email="bob@exemple.fr")
+    crm, shop = tmp_path / "crm.jsonl", tmp_path / "shop.jsonl"
+    crm.write_text('{"id": 1, "email": "ann@exemple.fr", "type": "email.opened", "occurred_at": "2024-01-01"}\n'
+                   '{"id": 2, "email": "ann@exemple.fr", "type": "email.clicked", "occurred_at": "2024-01-02"}\n',
+                   encoding="utf-8")
+    shop.write_text('{"id": 1, "email": "bob@exemple.fr", "type": "order.paid", "occurred_at": "2024-02-01"}\n'
+                    '{"id": 2, "email": "ann@exemple.fr", "type": "email.clicked", "occurred_at": "2024-01-02"}\n',
+                    encoding="utf-8")
+    assert import_events(engine, crm, source="crm").recorded == 2
+    assert import_events(engine, shop, source="shop").recorded == 2
+    again = import_events(engine, crm.rename(tmp_path / "crm-export-2.jsonl"), source="crm")  # renamed: same ids
+    assert (again.recorded, again.already_present, again.rejected) == (0, 2, 0)
+    keys = set(session.scalars(select(Event.dedupe_key)))
+    assert keys == {"import:crm:1", "import:crm:2", "import:shop:1", "import:shop:2"}
+
+
+def test_an_id_taken_by_another_event_is_rejected_not_skipped(engine: Engine, session: Session,
+                                                                tmp_path: Path) -> None:
+    make_contact(session, email="ann@exemple.fr")
+    make_contact(session, email="bob@exemple.fr")
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("id,email,type,occurred_at\n1,ann@exemple.fr,email.opened,2024-01-01\n", encoding="utf-8")
+    second.write_text("id,email,type,occurred_at\n1,ann@exemple.fr,email.opened,2024-01-01T00:00:00Z\n"
+                      "1,bob@exemple.fr,order.paid,2024-02-01\n"  # the other system's event 1
+                      "7,bob@exemple.fr,order.paid,2024-02-01\n"
+                      "7,bob@exemple.fr,order.refunded,2024-02-03\n", encoding="utf-8")  # 7 twice in this file
+    assert import_events(engine, first).recorded == 1
+    report = tmp_path / "rejected.csv"
+    summary = import_events(engine, second, report=report)
+    assert (summary.recorded, summary.already_present, summary.rejected) == (1, 1, 2)
+    assert [(error["line"], error["column"], error["value"]) for error in summary.errors] == [(3, "id", "1"),
+                                                                                          (5, "id", "7")]
+    assert "--source" in summary.errors[0]["reason"]
+    assert session.scalar(select(Event.type).where(Event.dedupe_key == "7")) == "order.paid"
+
+
+def test_import_events_cli_takes_a_source(cli_env: Path, session: Session) -> None:
+    from tests.helpers import run_cli, run_cli_json
+
+    make_contact(session, email="ann@exemple.fr")
+    (cli_env / "old.csv").write_text("id,email,type,occurred_at\n1,ann@exemple.fr,email.opened,2024-01-01\n",
+                                     encoding="utf-8")
+    assert run_cli_json("import", "events", "old.csv", "--source", "mautic")["recorded"] == 1
+    assert run_cli_json("import", "events", "old.csv", "--source", "mautic")["already_present"] == 1
+    assert session.scalars(select(Event.dedupe_key)).one() == "import:mautic:1"
+    refused = run_cli("import", "events", "old.csv", "--source", "my crm!")
+    assert refused.exit_code != 0 and "invalid source" in refused.output
+    assert "--source" in run_cli("import", "events", "--help").output

@@ -47,6 +47,18 @@ def test_roi_json_and_csv(seeded: Seeded, session: Session) -> None:
     assert table[0]["channels"] in ("email", "sms")
 
 
+def test_refresh_builds_the_caches_for_the_configured_window(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run_cli_json("report", "refresh")
+    assert first["new_messages"] == 50 and first["skipped"] is False and first["window_days"] == 30
+    assert run_cli_json("report", "refresh")["new_messages"] == 0  # nothing new since
+    monkeypatch.setenv("RELANCE_ATTRIBUTION_WINDOW_DAYS", "7")
+    get_settings.cache_clear()
+    rebuilt = run_cli_json("report", "refresh", "--full")
+    assert rebuilt["new_messages"] == 50 and rebuilt["window_days"] == 7
+    result = run_cli("report", "refresh")
+    assert result.exit_code == 0 and "refreshed: 0 new message(s)" in result.output
+
+
 def test_roi_table_and_errors(seeded: Seeded) -> None:
     result = run_cli("report", "roi", "--campaign", Seeded.campaign)
     assert result.exit_code == 0 and "25.20" in result.output and "0.75" not in result.output  # spring-sale only

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 03:54:55.349175
+Create Date: 2026-11-30 06:14:39.079308
 """
 from collections.abc import Sequence
 
@@ -80,6 +80,38 @@ def upgrade() -> None:
     sa.Column('position', sa.BigInteger(), nullable=False),
     sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_report_cursors'))
+    )
+    op.create_table('report_ledger_days',
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('variant_key', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('planned_on', sa.Date(), nullable=False),
+    sa.Column('messages', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('campaign_id', 'variant_key', 'channel', 'kind', 'planned_on', name=op.f('pk_report_ledger_days'))
+    )
+    op.create_table('report_send_days',
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('variant_key', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('provider_key', sa.String(length=32), nullable=False),
+    sa.Column('sent_on', sa.Date(), nullable=False),
+    sa.Column('planned_on', sa.Date(), nullable=False),
+    sa.Column('messages', sa.BigInteger(), nullable=False),
+    sa.Column('costed', sa.BigInteger(), nullable=False),
+    sa.Column('cost_units', sa.BigInteger(), nullable=False),
+    sa.Column('delivered', sa.BigInteger(), nullable=False),
+    sa.Column('opened', sa.BigInteger(), nullable=False),
+    sa.Column('machine_opened', sa.BigInteger(), nullable=False),
+    sa.Column('clicked', sa.BigInteger(), nullable=False),
+    sa.Column('unsubscribed', sa.BigInteger(), nullable=False),
+    sa.Column('bounced', sa.BigInteger(), nullable=False),
+    sa.Column('complained', sa.BigInteger(), nullable=False),
+    sa.Column('returned', sa.BigInteger(), nullable=False),
+    sa.Column('converted', sa.BigInteger(), nullable=False),
+    sa.Column('leads', sa.BigInteger(), nullable=False),
+    sa.Column('stopped', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('campaign_id', 'variant_key', 'channel', 'provider_key', 'sent_on', 'planned_on', name=op.f('pk_report_send_days'))
     )
     op.create_table('scoring_models',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -388,8 +420,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_messages_campaign_id_campaigns'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_messages_contact_id_contacts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['variant_id'], ['variants.id'], name=op.f('fk_messages_variant_id_variants'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
-    sa.UniqueConstraint('campaign_id', 'contact_id', 'rotation', name=op.f('uq_messages_campaign_id_contact_id_rotation'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_campaign_status_due', ['campaign_id', 'status', 'next_attempt_at'], unique=False)
@@ -401,8 +432,12 @@ def upgrade() -> None:
     sa.Column('campaign_id', sa.Integer(), nullable=False),
     sa.Column('variant_id', sa.Integer(), nullable=True),
     sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('provider', sa.String(length=32), nullable=True),
     sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('planned_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('sent_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cost', sa.Numeric(precision=14, scale=4), nullable=True),
+    sa.Column('parts', sa.Integer(), nullable=False),
     sa.Column('delivered', sa.SmallInteger(), nullable=False),
     sa.Column('opened', sa.SmallInteger(), nullable=False),
     sa.Column('machine_opened', sa.SmallInteger(), nullable=False),
@@ -418,17 +453,35 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('message_id', name=op.f('pk_message_stats'))
     )
     with op.batch_alter_table('message_stats', schema=None) as batch_op:
-        batch_op.create_index('ix_message_stats_campaign_variant', ['campaign_id', 'variant_id'], unique=False)
+        batch_op.create_index('ix_message_stats_campaign_sent', ['campaign_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_message_stats_contact_sent', ['contact_id', 'sent_at'], unique=False)
+
+    op.create_table('report_touches',
+    sa.Column('conversion_id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.String(length=36), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('sent_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['conversion_id'], ['conversions.id'], name=op.f('fk_report_touches_conversion_id_conversions'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['message_id'], ['message_stats.message_id'], name=op.f('fk_report_touches_message_id_message_stats'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('conversion_id', 'message_id', name=op.f('pk_report_touches'))
+    )
+    with op.batch_alter_table('report_touches', schema=None) as batch_op:
+        batch_op.create_index('ix_report_touches_message', ['message_id'], unique=False)
 
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('report_touches', schema=None) as batch_op:
+        batch_op.drop_index('ix_report_touches_message')
+
+    op.drop_table('report_touches')
     with op.batch_alter_table('message_stats', schema=None) as batch_op:
         batch_op.drop_index('ix_message_stats_contact_sent')
-        batch_op.drop_index('ix_message_stats_campaign_variant')
+        batch_op.drop_index('ix_message_stats_campaign_sent')
 
     op.drop_table('message_stats')
     with op.batch_alter_table('messages', schema=None) as batch_op:
@@ -490,6 +543,8 @@ def downgrade() -> None:
     op.drop_table('suppressions')
     op.drop_table('segments')
     op.drop_table('scoring_models')
+    op.drop_table('report_send_days')
+    op.drop_table('report_ledger_days')
     op.drop_table('report_cursors')
     with op.batch_alter_table('inbound_requests', schema=None) as batch_op:
         batch_op.drop_index('ix_inbound_requests_status_id')
