@@ -138,17 +138,18 @@ class Bulk:
             cursor.close()
         return returned
 
-    def select_in(self, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Rows of `sql` (ending in `IN`, e.g. `SELECT id FROM contacts WHERE email IN`) for many values."""
+    def select_in(self, sql: str, values: Sequence[Any], *, suffix: str = "") -> list[tuple[Any, ...]]:
+        """Rows of `sql` (ending in `IN`, e.g. `SELECT id FROM contacts WHERE email IN`) for many values; `suffix`
+        ends the statement (e.g. a locking clause)."""
         cursor = self.connection.connection.cursor()
         found: list[tuple[Any, ...]] = []
         try:
             if not self.sqlite:  # one array parameter: a short, cacheable statement
                 assert sql.endswith(" IN")
-                cursor.execute(f"{sql[:-3]} = ANY(%s)", [list(values)])
+                cursor.execute(f"{sql[:-3]} = ANY(%s){suffix}", [list(values)])
                 return [tuple(row) for row in cursor.fetchall()]
             for chunk in _chunks(list(values), MAX_PARAMETERS):
-                cursor.execute(f"{sql} ({', '.join([self.mark] * len(chunk))})", chunk)
+                cursor.execute(f"{sql} ({', '.join([self.mark] * len(chunk))}){suffix}", chunk)
                 found.extend(tuple(row) for row in cursor.fetchall())
         finally:
             cursor.close()

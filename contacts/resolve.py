@@ -78,8 +78,11 @@ def load_aliases(session: Session) -> Aliases:
 class BatchResolver:
     """Folds a batch of parsed rows onto existing contacts and each other."""
 
-    def __init__(self, session: Session, aliases: Aliases, *, columns: tuple[str, ...]) -> None:
+    def __init__(self, session: Session, aliases: Aliases, *, columns: tuple[str, ...], lock: bool = False) -> None:
         self.session = session
+        # PostgreSQL without foreign-key triggers (contacts.importer): the existing contacts a batch writes rows for
+        # are locked against deletion (an erasure, a merge) until it commits, as those triggers would have done.
+        self._lock = " FOR KEY SHARE" if lock else ""
         self.columns = columns  # of the records' VALUES (contacts.prepare.Preparation.columns)
         self.aliases = aliases
         self._by_id: dict[int, Entity] = {}
@@ -118,23 +121,23 @@ class BatchResolver:
         emails = {record[EMAIL] for record in records} - {None}
         for column, values in (("external_id", externals), ("email", emails)):
             if values:
-                self._index_rows(bulk.select_in(f"{select_sql} {column} IN", sorted(values)), seen)
+                self._index_rows(bulk.select_in(f"{select_sql} {column} IN", sorted(values), suffix=self._lock), seen)
         aliased = {self.aliases.get(name, {}).get(value) for name, values in (("external_id", externals),
                                                                               ("email", emails)) for value in values}
         aliased = {contact_id for contact_id in aliased if contact_id is not None and contact_id not in seen}
         if aliased:
-            self._index_rows(bulk.select_in(f"{select_sql} id IN", sorted(aliased)), seen)
+            self._index_rows(bulk.select_in(f"{select_sql} id IN", sorted(aliased), suffix=self._lock), seen)
         # Phones only matter for rows not already matched by external id or email.
         phones = {record[PHONE] for record in records if record[PHONE] is not None
                   and record[EMAIL] not in self._by_email and record[EXTERNAL] not in self._by_external}
         if phones:
-            self._index_rows(bulk.select_in(f"{select_sql} phone IN", sorted(phones)), seen)
+            self._index_rows(bulk.select_in(f"{select_sql} phone IN", sorted(phones), suffix=self._lock), seen)
         last_name = last_name_position(self.columns)
         names = {record[VALUES][last_name].lower() for record in records
                  if record[POSTAL] is not None and last_name is not None}
         if names:
             postal = f"{select_sql} email IS NULL AND phone IS NULL AND external_id IS NULL AND lower(last_name) IN"
-            self._index_rows(bulk.select_in(postal, sorted(names)), seen)
+            self._index_rows(bulk.select_in(postal, sorted(names), suffix=self._lock), seen)
 
     def _index_rows(self, records: Iterable[tuple[Any, ...]], seen: set[int]) -> None:
         for record in records:

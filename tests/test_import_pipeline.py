@@ -4,12 +4,14 @@ with, defaults that never overwrite a contact, failures of a parsing process (bo
 from __future__ import annotations
 
 import csv
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, create_engine, delete, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from contacts.importer import import_contacts
@@ -159,3 +161,67 @@ def test_stats_count_only_the_consent_events_really_written(engine: Engine, sess
     assert [event.properties["channel"] for event in events] == ["sms"]  # the email one's key was taken
     stat = session.get(ContactEventStat, (new.id, "consent.changed"))
     assert stat is not None and stat.count == 1
+
+
+def _postgres_only(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's foreign-key triggers (SQLite's import turns its checks off by pragma)")
+
+
+def test_postgres_import_turns_foreign_key_triggers_off_and_back_on(engine: Engine, session: Session,
+                                                                   tmp_path: Path) -> None:
+    _postgres_only(engine)
+    summary = import_contacts(engine, write_csv(tmp_path / "messy.csv", messy_rows()), batch_size=7)
+    assert summary_counts(summary) == (49, 43, 0, 0, 4, 2)
+    for _ in range(engine.pool.size() + 1):  # whichever pooled connection the import had, it is back to normal
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW session_replication_role").scalar() == "origin"
+            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    orphans = session.execute(text(
+        "SELECT count(*) FROM contact_tags LEFT JOIN contacts ON contacts.id = contact_tags.contact_id "
+        "WHERE contacts.id IS NULL")).scalar()
+    assert orphans == 0
+
+
+def test_a_role_that_may_not_turn_triggers_off_imports_with_them(engine: Engine, session: Session,
+                                                                  tmp_path: Path) -> None:
+    _postgres_only(engine)
+    role = f"relance_importer_{uuid.uuid4().hex[:8]}"
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER')
+        connection.exec_driver_sql(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
+        connection.exec_driver_sql(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+        connection.commit()
+    limited = create_engine(engine.url.set(username=role))
+    try:
+        summary = import_contacts(limited, write_csv(tmp_path / "messy.csv", messy_rows()), batch_size=7)
+        assert summary_counts(summary) == (49, 43, 0, 0, 4, 2)  # the same import, checked by the triggers
+        with limited.connect() as connection:
+            assert connection.exec_driver_sql("SHOW session_replication_role").scalar() == "origin"
+    finally:
+        limited.dispose()
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')
+            connection.commit()
+
+
+def test_existing_contacts_a_batch_writes_for_cannot_be_deleted_before_it_commits(
+        engine: Engine, session: Session, tmp_path: Path) -> None:
+    _postgres_only(engine)
+    existing = make_contact(session, email="kept@exemple.fr").id
+    session.commit()
+    path = write_csv(tmp_path / "tags.csv", [["email", "tags"], ["kept@exemple.fr", "vip"]])
+    attempts: list[str] = []
+
+    def delete_meanwhile(_: int) -> None:  # runs while the (dry-run) batch's transaction is still open
+        with engine.connect() as other:
+            other.exec_driver_sql("SET lock_timeout = '200ms'")
+            try:
+                other.execute(delete(Contact).where(Contact.id == existing))
+            except OperationalError as exc:
+                attempts.append(getattr(exc.orig, "sqlstate", ""))
+            other.rollback()
+
+    summary = import_contacts(engine, path, dry_run=True, on_progress=delete_meanwhile)
+    assert summary.updated == 1 and attempts == ["55P03"]  # lock_not_available: the erasure would have waited
