@@ -149,13 +149,14 @@ def _arms(session: Session, converter: Converter, campaign_id: int, since: datet
         at=Conversion.occurred_at, select_from=arms.join(Conversion, and_(Conversion.contact_id == arms.c.contact_id,
                                                                           in_window)))
     rate = rate_in_force(converter, Conversion.currency, Conversion.occurred_at)
-    # Revenue per buying contact (conversions in the window only), joined to every contact of the arms: contacts,
-    # converters and the sum of squares of revenue per contact (non-buyers add 0) in one pass over the arms.
-    buyers = (select(Conversion.contact_id.label("contact_id"),
-                     func.sum(cast(Conversion.amount, Float) * rate).label("revenue"))
-              .where(in_window, Conversion.contact_id.is_not(None)).group_by(Conversion.contact_id).subquery("buyers"))
-    query = (select(arms.c.arm, func.count(), func.count(buyers.c.contact_id),
-                    func.sum(buyers.c.revenue * buyers.c.revenue))
-             .select_from(arms).outerjoin(buyers, buyers.c.contact_id == arms.c.contact_id).group_by(arms.c.arm))
-    return {arm: Arm(int(contacts), int(converters), revenue.get((arm,), Decimal(0)), float(squares or 0.0))
-            for arm, contacts, converters, squares in session.execute(query)}
+    # Revenue per buying contact of each arm (conversions in the window only), reached from the arms through the
+    # conversions' contact index — a plan that does not depend on the planner's statistics (SQLite without ANALYZE
+    # once chose to aggregate every conversion per arm row: 7 s at 1M contacts) — then contacts per arm.
+    buyers = (select(arms.c.arm.label("arm"), func.sum(cast(Conversion.amount, Float) * rate).label("revenue"))
+              .select_from(arms.join(Conversion, and_(Conversion.contact_id == arms.c.contact_id, in_window)))
+              .group_by(arms.c.arm, arms.c.contact_id).subquery("buyers"))
+    per_arm = {arm: (int(converters), float(squares or 0.0)) for arm, converters, squares in session.execute(
+        select(buyers.c.arm, func.count(), func.sum(buyers.c.revenue * buyers.c.revenue)).group_by(buyers.c.arm))}
+    contacts = session.execute(select(arms.c.arm, func.count()).group_by(arms.c.arm)).tuples().all()
+    return {arm: Arm(int(count), per_arm.get(arm, (0, 0.0))[0], revenue.get((arm,), Decimal(0)),
+                     per_arm.get(arm, (0, 0.0))[1]) for arm, count in contacts}
