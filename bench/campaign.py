@@ -14,6 +14,7 @@ Budget (1,000,000 emails on PostgreSQL): <= 2 minutes and <= 500 MB peak RSS.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import http.client
 import json
 import multiprocessing
@@ -131,8 +132,15 @@ def _dispatch(url: str, settings_json: str, campaign_id: int, batch_size: int, r
         sent += result.tally.sent
 
     dispatcher = Dispatcher(engine, settings, batch_size=batch_size)
+    profile_dir = os.environ.get("RELANCE_BENCH_PROFILE")  # set by --profile
+    profiler = cProfile.Profile() if profile_dir else None
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     dispatcher.run(campaign_id, on_batch=count)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(Path(str(profile_dir)) / f"dispatcher-{os.getpid()}.prof"))
     dispatcher.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     results.put((time.perf_counter() - started, usage.ru_maxrss / 1024, sent, usage.ru_utime + usage.ru_stime))
@@ -145,7 +153,12 @@ def main() -> None:
     parser.add_argument("--template", default="newsletter")
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--dispatchers", type=int, default=2, help="processes sharing the campaign")
+    parser.add_argument("--profile", type=Path, help="write each dispatcher's cProfile stats into this folder "
+                                                     "(figures are then slower than without)")
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        os.environ["RELANCE_BENCH_PROFILE"] = str(args.profile.resolve())
     workdir = Path("/tmp/relance-bench")
     workdir.mkdir(exist_ok=True)
     queue: Any = multiprocessing.Queue()

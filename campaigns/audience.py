@@ -111,14 +111,17 @@ def candidates(session: Session, campaign: Campaign, definition: CampaignDefinit
     """One row per audience contact: contact_id, channel, status, reason, variant_id (all decided in SQL)."""
     hashing.prepare(session)
     chosen, reason = channel_choice(session, campaign.id, definition)
-    inner = select(
+    chosen_and_bucketed = select(
         Contact.id.label("contact_id"),
         chosen.label("channel"),
         reason.label("reason"),
         hashing.bucket_sql(session, f"holdout:{campaign.id}", Contact.id).label("holdout_bucket"),
         hashing.bucket_sql(session, f"variant:{campaign.id}", Contact.id).label("variant_bucket"),
         hashing.bucket_sql(session, f"test:{campaign.id}", Contact.id).label("test_bucket"),
-    ).where(Contact.id.in_(audience_ids(session, definition)), Contact.erased_at.is_(None)).subquery("candidates")
+    ).where(Contact.id.in_(audience_ids(session, definition)), Contact.erased_at.is_(None))
+    # OFFSET 0 keeps the databases from inlining this subquery into the outer SELECT, which would evaluate the
+    # channel choice (consent, suppression, cap lookups) once per reference to it — four times a row.
+    inner = chosen_and_bucketed.offset(0).subquery("candidates")
     held_out = inner.c.holdout_bucket < hashing.threshold(definition.holdout)
     waiting = (inner.c.test_bucket >= hashing.threshold(definition.test.share)) if definition.test else literal(False)
     status = case(
