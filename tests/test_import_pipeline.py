@@ -163,14 +163,13 @@ def test_stats_count_only_the_consent_events_really_written(engine: Engine, sess
     assert stat is not None and stat.count == 1
 
 
-def _postgres_only(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's foreign-key triggers (SQLite's import turns its checks off by pragma)")
+# PostgreSQL only: its foreign-key triggers (SQLite's import turns its checks off by pragma, tested above).
+postgres_only = pytest.mark.parametrize("backend", ["postgresql"])
 
 
+@postgres_only
 def test_postgres_import_turns_foreign_key_triggers_off_and_back_on(engine: Engine, session: Session,
                                                                    tmp_path: Path) -> None:
-    _postgres_only(engine)
     summary = import_contacts(engine, write_csv(tmp_path / "messy.csv", messy_rows()), batch_size=7)
     assert summary_counts(summary) == (49, 43, 0, 0, 4, 2)
     for _ in range(engine.pool.size() + 1):  # whichever pooled connection the import had, it is back to normal
@@ -183,9 +182,9 @@ def test_postgres_import_turns_foreign_key_triggers_off_and_back_on(engine: Engi
     assert orphans == 0
 
 
+@postgres_only
 def test_a_role_that_may_not_turn_triggers_off_imports_with_them(engine: Engine, session: Session,
                                                                   tmp_path: Path) -> None:
-    _postgres_only(engine)
     role = f"relance_importer_{uuid.uuid4().hex[:8]}"
     with engine.connect() as connection:
         connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER')
@@ -206,9 +205,9 @@ def test_a_role_that_may_not_turn_triggers_off_imports_with_them(engine: Engine,
             connection.commit()
 
 
+@postgres_only
 def test_existing_contacts_a_batch_writes_for_cannot_be_deleted_before_it_commits(
         engine: Engine, session: Session, tmp_path: Path) -> None:
-    _postgres_only(engine)
     existing = make_contact(session, email="kept@exemple.fr").id
     session.commit()
     path = write_csv(tmp_path / "tags.csv", [["email", "tags"], ["kept@exemple.fr", "vip"]])
