@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import typer
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from cli import (
     campaigns,
@@ -20,8 +23,8 @@ from cli import (
     users,
     worker,
 )
-from cli.common import console, engine, settings
-from core.migrate import current_revision, upgrade
+from cli.common import console, engine, err_console, settings
+from core.migrate import alembic_config, current_revision, upgrade
 
 app = typer.Typer(
     name="relance",
@@ -59,5 +62,30 @@ def init() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a database that is missing, unreachable or behind the code is a one-line error
+    saying what to do, not a traceback."""
+    try:
+        app()
+    except DBAPIError as exc:
+        hint = database_hint(engine(), exc)
+        if hint is None:
+            raise
+        err_console.print(f"[bold red]Error:[/] {hint}")
+        raise SystemExit(1) from None
+
+
+def database_hint(bound: Engine, exc: DBAPIError) -> str | None:
+    """What the user should do about `exc`, when it comes from the database's state rather than a bug."""
+    where = bound.url.render_as_string(hide_password=True)
+    try:
+        at = current_revision(bound)
+    except DBAPIError as unreachable:
+        if exc.connection_invalidated or isinstance(exc, OperationalError):
+            return f"cannot use the database at {where}: {str(unreachable.orig).strip().splitlines()[0]}"
+        return None
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if at is None:
+        return f"the database at {where} has no Relance schema yet: run `relance init` first."
+    if at != head:
+        return f"the database at {where} is at schema revision {at}, this version needs {head}: run `relance init`."
+    return None

@@ -9,12 +9,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from reports.console import money
+
 FUNNEL_STEPS = ("audience", "excluded", "held_out", "planned", "sent", "delivered", "opened", "machine_opened",
                 "clicked", "unsubscribed", "bounced", "complained", "leads", "converted")
-
-
-def _money(value: Any) -> str:
-    return "—" if value is None else f"{Decimal(value):,.2f}"
 
 
 def _unit(value: Any) -> str:
@@ -35,16 +33,16 @@ def print_campaign(console: Console, report: dict[str, Any]) -> None:
         f"holdout {campaign['holdout']:.0%} · attribution {report['attribution']['model']} over "
         f"{report['attribution']['window_days']:g} days · money in {currency}")
     console.print(
-        f"cost [bold]{_money(roi['cost'])}[/] (messages {_money(roi['message_cost'])} + fixed "
-        f"{_money(roi['fixed_cost'])}) · revenue [bold]{_money(roi['revenue'])}[/] · "
-        f"ROI [bold]{_percent(roi['roi'], 0)}[/] · CPA {_money(roi['cost_per_acquisition'])} · "
-        f"CPL {_money(roi['cost_per_lead'])} · budget "
-        f"{_money(roi['budget'])} ({_percent(roi['budget_consumed'], 0)} used)")
+        f"cost [bold]{money(roi['cost'])}[/] (messages {money(roi['message_cost'])} + fixed "
+        f"{money(roi['fixed_cost'])}) · revenue [bold]{money(roi['revenue'])}[/] · "
+        f"ROI [bold]{_percent(roi['roi'], 0)}[/] · CPA {money(roi['cost_per_acquisition'])} · "
+        f"CPL {money(roi['cost_per_lead'])} · budget "
+        f"{money(roi['budget'])} ({_percent(roi['budget_consumed'], 0)} used)")
     _funnel(console, report["funnel"], report["by_channel"])
     _ab(console, report["ab_test"])
     _holdout(console, report["holdout"], currency)
     _costs(console, report["costs"], currency)
-    models = "  ".join(f"{name} {_money(value)}" for name, value in report["revenue_by_model"].items())
+    models = "  ".join(f"{name} {money(value)}" for name, value in report["revenue_by_model"].items())
     console.print(f"Revenue by attribution model: {models}")
 
 
@@ -93,7 +91,7 @@ def _holdout(console: Console, result: dict[str, Any] | None, currency: str) -> 
     for name in ("treated", "held_out"):
         arm = result[name]
         table.add_row(name.replace("_", " "), f"{arm['contacts']:,}", f"{arm['converters']:,}",
-                      _percent(arm["conversion_rate"], 2), _money(arm["revenue"]), _money(arm["revenue_per_contact"]))
+                      _percent(arm["conversion_rate"], 2), money(arm["revenue"]), money(arm["revenue_per_contact"]))
     console.print(table)
     lift, uplift = result["lift"], result["uplift"]
     if uplift:
@@ -101,7 +99,7 @@ def _holdout(console: Console, result: dict[str, Any] | None, currency: str) -> 
                       f"{uplift['high'] * 100:+.2f}), p = {result['p_value']:.3f}")
     if lift:
         console.print(f"lift {lift['estimate']:+.0%} (95 % CI {lift['low']:+.0%} to {lift['high']:+.0%})")
-    console.print(f"incremental revenue {_money(result['incremental_revenue'])} {currency}, incremental ROI "
+    console.print(f"incremental revenue {money(result['incremental_revenue'])} {currency}, incremental ROI "
                   f"{_percent(result['incremental_roi'], 0)} — {result['verdict']}")
 
 
@@ -114,5 +112,5 @@ def _costs(console: Console, lines: list[dict[str, Any]], currency: str) -> None
                                                                 "per part") else "left")
     for line in lines:
         table.add_row(line["channel"], line["provider"] or "—", line["country"] or "—", f"{line['messages']:,}",
-                      f"{line['parts']:,}", _money(line["cost"]), _unit(line["per_message"]), _unit(line["per_part"]))
+                      f"{line['parts']:,}", money(line["cost"]), _unit(line["per_message"]), _unit(line["per_part"]))
     console.print(table)

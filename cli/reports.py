@@ -6,12 +6,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
@@ -19,6 +17,7 @@ from cli.common import console, engine, fail, print_json, settings
 from cli.report_view import print_campaign
 from core.db import session_scope
 from reports.attribution import MODELS, Period
+from reports.console import money, roi_table
 from reports.engagement import rebuild, refresh
 from reports.export import campaign_dict, roi_csv
 from reports.money import MissingExchangeRate
@@ -51,14 +50,6 @@ def _period(since: datetime | None, until: datetime | None) -> Period | None:
     return day_range(start, end)
 
 
-def _money(value: Any) -> str:
-    return "—" if value is None else f"{Decimal(value):,.2f}"
-
-
-def _percent(value: Any) -> str:
-    return "—" if value is None else f"{float(value):.0%}"
-
-
 @app.command("roi")
 def roi(
     campaign: str = typer.Option(None, "--campaign", "-c", help="Only this campaign (name or id)."),
@@ -83,25 +74,11 @@ def roi(
 
 
 def _print_roi(report: dict[str, Any]) -> None:
-    table = Table(title=f"ROI by campaign — {report['model']} over {report['window_days']:g} days, "
-                        f"money in {report['currency']}")
-    for column, justify in (("campaign", "left"), ("status", "left"), ("sent", "right"), ("cost", "right"),
-                            ("revenue", "right"), ("ROI", "right"), ("conv.", "right"), ("CPA", "right"),
-                            ("CPL", "right"), ("budget used", "right")):
-        if justify == "left":
-            table.add_column(column, overflow="fold")
-        else:
-            table.add_column(column, justify="right", no_wrap=True)
-    for row in report["campaigns"]:
-        table.add_row(escape(row["campaign"]), row["status"], f"{row['sent']:,}", _money(row["cost"]),
-                      _money(row["revenue"]), _percent(row["roi"]), f"{float(row['conversions']):g}",
-                      _money(row["cost_per_acquisition"]), _money(row["cost_per_lead"]),
-                      _percent(row["budget_consumed"]))
-    totals = report["total"]
-    table.add_row("[bold]total", "", f"{totals['sent']:,}", _money(totals["cost"]), _money(totals["revenue"]),
-                  _percent(totals["roi"]), f"{float(totals['conversions']):g}", _money(totals["cost_per_acquisition"]),
-                  _money(totals["cost_per_lead"]), "", style="bold")
+    table, narrow = roi_table(report, width=console.width, title=f"ROI by campaign — {report['model']} over "
+                              f"{report['window_days']:g} days, money in {report['currency']}")
     console.print(table)
+    if narrow and report["campaigns"]:
+        console.print("[dim]Status, CPA, CPL and budget used: a wider terminal, --json or --csv.[/]")
     if not report["campaigns"]:
         console.print("No campaign yet: create one with `relance campaign create FILE`.")
     console.print("[dim]ROI = (revenue − cost) / cost · CPA = cost per attributed conversion · "
@@ -143,8 +120,8 @@ def pdf(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(content)
     console.print(f"Wrote [bold]{out}[/] ({len(content) / 1024:.0f} KiB): {len(data.campaigns)} campaign(s), "
-                  f"spend {_money(data.headline.spend)} {data.currency}, revenue "
-                  f"{_money(data.headline.attributed_revenue)} {data.currency} attributed.")
+                  f"spend {money(data.headline.spend)} {data.currency}, revenue "
+                  f"{money(data.headline.attributed_revenue)} {data.currency} attributed.")
 
 
 @app.command("refresh")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from core.demo import DemoContext
 from core.models import Conversion, Message, User
 from core.users import add_user
 from reports.attribution import MODELS
+from reports.console import money, roi_table
 from reports.money import MissingExchangeRate
 from reports.overview import day_range
 from reports.pdf import gather, render_pdf
@@ -24,30 +24,9 @@ from reports.service import campaign_report, roi_report
 DEMO_USER, DEMO_PASSWORD = "demo", "relance-demo"
 
 
-def _money(value: Any) -> str:
-    return "—" if value is None else f"{Decimal(value):,.2f}"
-
-
-def _percent(value: Any) -> str:
-    return "—" if value is None else f"{float(value):.0%}"
-
-
-def _roi_table(report: dict[str, Any]) -> Table:
-    table = Table(title=f"ROI of the demo campaigns — {report['model']} attribution over "
-                        f"{report['window_days']:g} days, money in {report['currency']}")
-    for column in ("campaign", "status", "sent", "cost", "revenue", "ROI", "conversions", "CPA", "budget used"):
-        if column in ("campaign", "status"):
-            table.add_column(column, overflow="fold")
-        else:
-            table.add_column(column, justify="right", no_wrap=True)
-    for row in report["campaigns"]:
-        table.add_row(row["campaign"], row["status"], f"{row['sent']:,}", _money(row["cost"]), _money(row["revenue"]),
-                      _percent(row["roi"]), f"{float(row['conversions']):g}", _money(row["cost_per_acquisition"]),
-                      _percent(row["budget_consumed"]))
-    totals = report["total"]
-    table.add_row("total", "", f"{totals['sent']:,}", _money(totals["cost"]), _money(totals["revenue"]),
-                  _percent(totals["roi"]), f"{float(totals['conversions']):g}",
-                  _money(totals["cost_per_acquisition"]), "", style="bold")
+def _roi_table(report: dict[str, Any], width: int) -> Table:
+    table, _ = roi_table(report, width=width, lead_cost=False, title=f"ROI of the demo campaigns — {report['model']} "
+                         f"attribution over {report['window_days']:g} days, money in {report['currency']}")
     return table
 
 
@@ -71,7 +50,7 @@ def _highlight(context: DemoContext, name: str) -> None:
                       f"(95 % CI {uplift.low * 100:+.2f} to {uplift.high * 100:+.2f}) — {result.verdict()}")
     if len(report.ab.variants) > 1:
         console.print(f"A/B: {report.ab.summary()}")
-    models = ", ".join(f"{model} {_money(report.models.get(model))}" for model in MODELS)
+    models = ", ".join(f"{model} {money(report.models.get(model))}" for model in MODELS)
     console.print(f"Revenue credited to {name} by model: {models}")
 
 
@@ -101,7 +80,7 @@ def run(context: DemoContext) -> None:
     except MissingExchangeRate as exc:
         console.print(f"[red]{exc}[/]")
         return
-    console.print(_roi_table(report))
+    console.print(_roi_table(report, console.width))
     if not report["campaigns"]:
         console.print("[yellow]No campaign in the demo database yet (the campaigns step has not run): the table is "
                       "empty; the dashboard still shows contacts, segments, scores and responses.[/]")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -104,3 +109,24 @@ def test_channels_setting_is_json_and_checked(monkeypatch: pytest.MonkeyPatch) -
     )
     with pytest.raises(ConfigurationError, match="channel 'sms'.*carrier-pigeon"):
         check_channels(Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+def _relance(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RELANCE_DATABASE_URL": url, "COLUMNS": "200"}
+    return subprocess.run([str(Path(sys.executable).with_name("relance")), *args], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_database_without_schema_or_server_is_a_one_line_error(tmp_path: Path) -> None:
+    empty = _relance(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}", "report", "roi")
+    assert empty.returncode == 1 and "Traceback" not in empty.stderr
+    assert "has no Relance schema yet: run `relance init` first" in empty.stderr
+    behind = tmp_path / "behind.db"
+    with sqlite3.connect(behind) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        connection.execute("INSERT INTO alembic_version VALUES ('0000')")
+    old = _relance(tmp_path, f"sqlite:///{behind}", "segment", "list")
+    assert old.returncode == 1 and "is at schema revision 0000" in old.stderr and "run `relance init`" in old.stderr
+    unreachable = _relance(tmp_path, "postgresql+psycopg://nobody:secret@127.0.0.1:9/relance", "contacts", "count")
+    assert unreachable.returncode == 1 and "cannot use the database at" in unreachable.stderr
+    assert "secret" not in unreachable.stderr and "Traceback" not in unreachable.stderr

@@ -206,3 +206,20 @@ def test_roi_over_a_period(seeded: Seeded) -> None:
     shown = run_cli_json("report", "roi", "--since", str(since))
     rows = {row["campaign"]: row for row in shown["campaigns"]}
     assert rows[Seeded.sms_campaign]["cost"] == "0.75" and rows[Seeded.campaign]["cost"] == "0.00"
+
+
+def test_the_roi_table_keeps_its_essential_columns_on_a_narrow_terminal(seeded: Seeded, session: Session) -> None:
+    from reports.console import roi_table
+
+    report = json.loads(json.dumps(roi_report(session, get_settings()), default=str))
+    wide, cut = roi_table(report, title="ROI", width=160)
+    narrow, squeezed = roi_table(report, title="ROI", width=80)
+    assert not cut and [column.header for column in wide.columns] == [
+        "campaign", "status", "sent", "cost", "revenue", "ROI", "conv.", "CPA", "CPL", "budget"]
+    assert squeezed and [column.header for column in narrow.columns] == [
+        "campaign", "sent", "cost", "revenue", "ROI", "conv."]
+    out = Console(width=80, record=True)
+    out.print(narrow)
+    text = out.export_text()
+    assert Seeded.campaign in text and "25.20" in text and "305.50" in text  # nothing folded or cut
+    assert max(len(line) for line in text.splitlines()) <= 80
