@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Float, Integer, String, Text, cast, update
+from sqlalchemy import Column, Float, Integer, String, Text, cast, or_, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -115,25 +114,37 @@ def _features(session: Session, trained: TrainedModel, id_range: tuple[int, int]
 
 def score_frame(session: Session, trained: TrainedModel, frame: pd.DataFrame) -> int:
     """Write probability, grade and top three reasons for the contacts of a feature frame."""
-    if frame.empty:
-        return 0
-    probabilities = trained.predict(frame)
-    grades = trained.grades(probabilities)
-    reasons = top_reasons_json(trained.explainer.contributions(frame), trained.explainer.features, frame)
-    rows = list(zip(frame.index.astype(int).tolist(), np.round(probabilities, 6).tolist(), grades.tolist(), reasons,
-                    strict=True))
+    rows = scored_rows(trained, frame)
     _write_scores(session, rows)
     return len(rows)
 
 
-def _write_scores(session: Session, rows: list[tuple[int, float, str, str]]) -> None:
-    """SQLite: one prepared UPDATE by primary key, executemany'd (twice as fast as staging). PostgreSQL: stage
-    the scores in a temp table (raw executemany), then one UPDATE … FROM by primary key."""
+ScoreRow = tuple[int, float, str, str]
+
+
+def scored_rows(trained: TrainedModel, frame: pd.DataFrame) -> list[ScoreRow]:
+    """(contact id, probability, grade, reasons as JSON) for the contacts of a feature frame."""
+    if frame.empty:
+        return []
+    probabilities = trained.predict(frame)
+    grades = trained.grades(probabilities)
+    reasons = top_reasons_json(trained.explainer.contributions(frame), trained.explainer.features, frame)
+    return list(zip(frame.index.astype(int).tolist(), np.round(probabilities, 6).tolist(), grades.tolist(), reasons,
+                    strict=True))
+
+
+def _write_scores(session: Session, rows: list[ScoreRow]) -> None:
+    """Rows whose probability, grade or reasons changed (a nightly run rewrites few): SQLite, one prepared UPDATE by
+    primary key, executemany'd (twice as fast as staging); PostgreSQL, the scores COPY'd into a temp table, then
+    one UPDATE … FROM by primary key."""
+    if not rows:
+        return
     if dialect(session) == "sqlite":
         cursor = session.connection().connection.cursor()
         try:
-            cursor.executemany("UPDATE contacts SET predicted_score = ?, grade = ?, score_reasons = ? WHERE id = ?",
-                               [(probability, grade, reasons, contact_id)
+            cursor.executemany("UPDATE contacts SET predicted_score = ?, grade = ?, score_reasons = ? WHERE id = ? "
+                               "AND (predicted_score IS NOT ? OR grade IS NOT ? OR score_reasons IS NOT ?)",
+                               [(probability, grade, reasons, contact_id, probability, grade, reasons)
                                 for contact_id, probability, grade, reasons in rows])
         finally:
             cursor.close()
@@ -143,11 +154,16 @@ def _write_scores(session: Session, rows: list[tuple[int, float, str, str]]) -> 
         Column("probability", Float), Column("grade", String(2)), Column("reasons", Text),
     )
     bulk_insert(session, scores, rows)
+    # Without statistics the planner guesses the temp table's size and hash-joins it against every contact: a
+    # full scan per batch (0.8 s for 50,000 rows at 1M contacts, against 0.15 s by primary key once analysed).
+    session.execute(text(f"ANALYZE {scores.name}"))
+    reasons = cast(scores.c.reasons, JSONB)
     session.execute(
         update(Contact)
-        .where(Contact.id == scores.c.contact_id)
-        .values(predicted_score=scores.c.probability, grade=scores.c.grade,
-                score_reasons=cast(scores.c.reasons, JSONB)),
+        .where(Contact.id == scores.c.contact_id, or_(Contact.predicted_score.is_distinct_from(scores.c.probability),
+                                                      Contact.grade.is_distinct_from(scores.c.grade),
+                                                      Contact.score_reasons.is_distinct_from(reasons)))
+        .values(predicted_score=scores.c.probability, grade=scores.c.grade, score_reasons=reasons),
         execution_options={"synchronize_session": False},
     )
     drop_temp_table(session, scores)
@@ -158,27 +174,57 @@ def apply_model(
 ) -> dict[str, Any]:
     """Score every live contact with the active model, committing batch by batch.
 
-    The next batch's features are read on a second connection while this one is scored and written: the
-    database works on one core while Python computes probabilities and reasons on the other.
+    On a database other connections can see, three things overlap: the next batch's features are read on one
+    connection, this batch's scores computed in Python, the previous batch's written on another connection — the
+    database's work and Python's on the two cores. Otherwise (in-memory SQLite) batch after batch.
     """
     row, trained = load_model(session, secret)
     batches = id_batches(session, batch_size)
+    session.commit()  # hold no lock the writing connection could wait for
+    if _can_prefetch(session):
+        scored = _apply_overlapped(session.get_bind().engine, trained, batches, on_batch)
+    else:
+        scored = 0
+        for id_range in batches:
+            count = score_frame(session, trained, _features(session, trained, id_range))
+            session.commit()
+            scored += _reported(count, on_batch)
+    return {"version": row.version, "kind": row.kind, "scored": scored}
+
+
+def _apply_overlapped(engine: Any, trained: TrainedModel, batches: list[tuple[int, int]],
+                      on_batch: Callable[[int], None] | None) -> int:
+    """Batches read ahead on one connection and written behind on another while this thread scores."""
     scored = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring-prefetch") as prefetch:
-        read = partial(_read_features, session.get_bind().engine, trained) if _can_prefetch(session) else \
-            partial(_features, session, trained)
-        upcoming = prefetch.submit(read, batches[0]) if batches else None
+    with ThreadPoolExecutor(1, thread_name_prefix="scoring-read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="scoring-write") as writer:
+        upcoming = reader.submit(_read_features, engine, trained, batches[0]) if batches else None
+        written: Future[int] | None = None
         for number in range(len(batches)):
             assert upcoming is not None
             frame = upcoming.result()
             if number + 1 < len(batches):
-                upcoming = prefetch.submit(read, batches[number + 1])
-            count = score_frame(session, trained, frame)
-            session.commit()
-            scored += count
-            if on_batch:
-                on_batch(count)
-    return {"version": row.version, "kind": row.kind, "scored": scored}
+                upcoming = reader.submit(_read_features, engine, trained, batches[number + 1])
+            rows = scored_rows(trained, frame)
+            if written is not None:
+                scored += _reported(written.result(), on_batch)  # one batch in flight: memory stays flat
+            written = writer.submit(_write_and_commit, engine, rows)
+        if written is not None:
+            scored += _reported(written.result(), on_batch)
+    return scored
+
+
+def _write_and_commit(engine: Any, rows: list[ScoreRow]) -> int:
+    with Session(engine) as writer:
+        _write_scores(writer, rows)
+        writer.commit()
+    return len(rows)
+
+
+def _reported(count: int, on_batch: Callable[[int], None] | None) -> int:
+    if on_batch:
+        on_batch(count)
+    return count
 
 
 def _can_prefetch(session: Session) -> bool:

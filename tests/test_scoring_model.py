@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from contacts.timeline import NewEvent, record_events
@@ -138,6 +139,11 @@ def test_train_apply_explain_and_registry_checks(session: Session, tmp_path: Pat
     clock.freeze(CUTOFF)  # synthetic engagement stops at the cutoff: score the world the model learnt from
     summary = apply_model(session, secret=SECRET, batch_size=400)
     assert summary["scored"] == 1500
+    assert _rows_rewritten_by(session, lambda: apply_model(session, secret=SECRET, batch_size=400)) == 0
+    session.execute(update(Contact).where(Contact.id == session.scalar(select(func.min(Contact.id))))
+                    .values(grade="Z"))
+    session.commit()
+    assert _rows_rewritten_by(session, lambda: apply_model(session, secret=SECRET, batch_size=400)) == 1
     grades = dict(session.execute(select(Contact.grade, func.count()).group_by(Contact.grade)).all())
     assert set(grades) == {"A", "B", "C", "D"} and grades["A"] < grades["D"]
     top = session.scalars(select(Contact).order_by(Contact.predicted_score.desc()).limit(5)).all()
@@ -216,3 +222,29 @@ def test_cli_json_outputs(cli_env: Path, engine: object) -> None:
     bad = run_cli("score", "rules", "--plan", str(cli_env / "missing.yaml"))
     assert bad.exit_code == 1 and "not found" in " ".join(bad.output.split())
     assert json.loads(run_cli("score", "models", "--json").stdout)[0]["active"] is True
+
+
+def _rows_rewritten_by(session: Session, run: Callable[[], object]) -> int:
+    """Contact rows `run` updates, counted by a trigger (writes happen on other connections)."""
+    connection = session.connection()
+    connection.execute(text("CREATE TABLE test_rewrites (contact_id INTEGER)"))
+    if connection.dialect.name == "sqlite":
+        connection.execute(text("CREATE TRIGGER test_count_rewrites AFTER UPDATE ON contacts BEGIN "
+                                "INSERT INTO test_rewrites VALUES (NEW.id); END"))
+    else:
+        connection.execute(text("CREATE FUNCTION test_count_rewrite() RETURNS trigger LANGUAGE plpgsql AS "
+                                "'BEGIN INSERT INTO test_rewrites VALUES (NEW.id); RETURN NEW; END'"))
+        connection.execute(text("CREATE TRIGGER test_count_rewrites AFTER UPDATE ON contacts FOR EACH ROW "
+                                "EXECUTE FUNCTION test_count_rewrite()"))
+    session.commit()
+    try:
+        run()
+        return int(session.scalar(text("SELECT count(*) FROM test_rewrites")) or 0)
+    finally:
+        session.rollback()
+        session.execute(text("DROP TRIGGER test_count_rewrites" + ("" if connection.dialect.name == "sqlite"
+                                                                  else " ON contacts")))
+        if connection.dialect.name != "sqlite":
+            session.execute(text("DROP FUNCTION test_count_rewrite()"))
+        session.execute(text("DROP TABLE test_rewrites"))
+        session.commit()
