@@ -59,8 +59,23 @@ def setup(engine: Any, contacts: int) -> str:
         trained = train_model(session, Target(), secret=SECRET, folds=3)
         if contacts > TRAINING_CONTACTS:
             build_company(session, contacts=contacts - TRAINING_CONTACTS, now=NOW, seed=2)
+    vacuum(engine)
     return (f"model {trained.metrics['chosen']} (AUC {trained.metrics['roc_auc']:.3f}), set up in "
             f"{time.perf_counter() - started:.0f} s")
+
+
+def vacuum(engine: Any) -> None:
+    """VACUUM ANALYZE (PostgreSQL) / ANALYZE (SQLite), as autovacuum would have done on a live database after the
+    import and between two nightly runs — otherwise it runs during the measurement."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+
+
+def timed_apply(engine: Any) -> tuple[float, int]:
+    started = time.perf_counter()
+    with session_scope(engine) as session:
+        summary = apply_model(session, secret=SECRET, batch_size=BATCH)
+    return time.perf_counter() - started, summary["scored"]
 
 
 def main() -> None:
@@ -81,14 +96,16 @@ def main() -> None:
         print(f"data: {contacts:,} contacts, {events:,} events on {engine.dialect.name}; {built}")
         clock.freeze(NOW.replace(month=3))  # score as of the synthetic cutoff, where engagement lives
         floor = floor_seconds(engine)
-        started = time.perf_counter()
-        with session_scope(engine) as session:
-            summary = apply_model(session, secret=SECRET, batch_size=BATCH)
-        elapsed = time.perf_counter() - started
+        elapsed, scored = timed_apply(engine)
         print(f"floor (feature query + predict_proba, batch after batch): {floor:.1f} s")
-        print(f"apply_model: {summary['scored']:,} contacts in {elapsed:.1f} s "
-              f"({summary['scored'] / elapsed:,.0f}/s; budget 1M ≤ 30 s) — ratio to floor {elapsed / floor:.2f} "
-              f"(the next batch is read on a second connection while this one is scored)")
+        print(f"apply_model: {scored:,} contacts in {elapsed:.1f} s ({scored / elapsed:,.0f}/s; budget 1M ≤ 30 s) — "
+              f"ratio to floor {elapsed / floor:.2f} (the next batch is read on one connection and the previous one "
+              "written on another while this one is scored)")
+        vacuum(engine)
+        clock.freeze(NOW.replace(month=3, day=2))  # the next night: recency moved, some scores change
+        again, _ = timed_apply(engine)
+        print(f"the next night's run: {again:.1f} s (only contacts whose probability, grade or reasons changed "
+              "are written)")
 
 
 if __name__ == "__main__":
