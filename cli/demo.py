@@ -15,6 +15,7 @@ from core.migrate import upgrade
 # uncomments (or adds) its own line when it lands.
 STEPS: list[str] = [
     "contacts.demo:run",  # demo company + messy CSV import (issue 2)
+    "contacts.demo_history:run",  # the old system's events, under their own --source (issue 2)
     "segments.demo:run",  # segments, RFM, clusters (issue 3)
     "scoring.demo:run",  # rule + predictive scoring, lift chart (issue 7)
     "templates.demo:run",  # library rendered to the outbox (issue 4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -176,4 +177,4 @@ def _print(context: DemoContext, generated: dict[str, Any], summary: ImportSumma
         console.print(normalised)
     console.print(f"Database now holds [bold]{totals['contacts_total']:,}[/] contacts, "
                   f"{totals['customers']:,} customers, {totals['events_total']:,} events, "
-                  f"revenue {totals['revenue_eur']} EUR.")
+                  f"revenue {Decimal(str(totals['revenue_eur'])):,.2f} EUR.")

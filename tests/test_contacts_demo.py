@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Console
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -11,7 +12,9 @@ from contacts.demo import MESSY_CSV, write_company
 from contacts.demo_data import Generator
 from contacts.importer import import_contacts
 from core import clock
-from core.models import Account, Consent, Contact, ContactEventStat, Conversion, Suppression
+from core.demo import DemoContext
+from core.models import Account, Consent, Contact, ContactEventStat, Conversion, Event, Suppression
+from core.settings import Settings
 
 
 def test_generated_company_has_a_learnable_conversion_signal(engine: Engine, session: Session) -> None:
@@ -47,3 +50,20 @@ def test_messy_csv_normalises_dedups_and_reports(engine: Engine, session: Sessio
     assert (elodie.phone, elodie.country, elodie.language) == ("+33612345678", "FR", "fr")
     again = import_contacts(engine, MESSY_CSV)
     assert (again.created, again.updated) == (0, 0)
+
+
+def test_the_old_systems_events_come_along_under_their_source(engine: Engine, session: Session, settings: Settings,
+                                                              tmp_path: Path) -> None:
+    from contacts import demo_history
+
+    import_contacts(engine, MESSY_CSV)
+    console = Console(record=True, width=120)
+    context = DemoContext(engine=engine, settings=settings, console=console, workdir=tmp_path)
+    demo_history.run(context)
+    first, again = context.results["history"]["first"], context.results["history"]["again"]
+    assert (first["rows_read"], first["recorded"], first["already_present"], first["rejected"]) == (7, 4, 1, 2)
+    assert [(error["line"], error["column"]) for error in first["errors"]] == [(6, "email"), (7, "id")]
+    assert (again["recorded"], again["already_present"], again["rejected"]) == (0, 5, 2)
+    keys = session.scalars(select(Event.dedupe_key).where(Event.dedupe_key.like("import:mautic:%"))).all()
+    assert sorted(keys) == [f"import:mautic:{number}" for number in (1, 2, 3, 4)]
+    assert "Hugo Bernard's timeline now holds what mautic knew: email.opened, email.clicked." in console.export_text()
