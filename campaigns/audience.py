@@ -20,8 +20,9 @@ from segments.reachability import MARKETING, reachable_condition, unreachable_re
 from segments.service import get_segment, members_query
 from segments.sqlctx import Context, json_value
 
-# Messages that count against a frequency cap: sent within the window, or on their way.
-IN_FLIGHT = ("queued", "sending", "unknown")
+# Messages that count against a frequency cap: sent within the window, or on their way (`waiting` ones go out
+# with the A/B winner).
+IN_FLIGHT = ("queued", "waiting", "sending", "unknown")
 
 
 @dataclass(frozen=True)

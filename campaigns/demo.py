@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from campaigns.definition import load_campaign
 from campaigns.dispatcher import Dispatcher
-from campaigns.planner import PlanReport, plan_campaign
+from campaigns.plan_view import print_plan
+from campaigns.planner import plan_campaign
 from campaigns.progress import CampaignStatus, campaign_status
 from campaigns.sending import start_campaign
 from campaigns.service import CampaignStateError, create_campaign, get_campaign
@@ -31,7 +31,7 @@ def run(context: DemoContext) -> None:
         campaign = _demo_campaign(session, DEMO_CAMPAIGN)
         dry = plan_campaign(session, context.settings, campaign, dry_run=True)
         campaign_id = campaign.id
-    _print_plan(context, dry)
+    print_plan(context.console, dry)
     with session_scope(context.engine) as session:
         start_campaign(session, context.settings, get_campaign(session, campaign_id), actor="demo")
     dispatcher = Dispatcher(context.engine, context.settings)
@@ -57,29 +57,6 @@ def _demo_campaign(session: Session, path: Path) -> Campaign:
         return create_campaign(session, definition, replace=True, actor="demo")
     except CampaignStateError:
         return get_campaign(session, definition.name)
-
-
-def _print_plan(context: DemoContext, report: PlanReport) -> None:
-    table = Table("", "contacts", title=f"Plan of {report.campaign} (dry run)")
-    table.add_row("audience", f"{report.audience:,}")
-    for reason, count in report.excluded.items():
-        table.add_row(f"  excluded: {reason.replace('_', ' ')}", f"{count:,}")
-    table.add_row("  held out (control group)", f"{report.held_out:,}")
-    table.add_row("[bold]to send", f"[bold]{report.to_send:,}")
-    for channel, count in report.per_channel.items():
-        table.add_row(f"  by {channel}", f"{count:,}")
-    for variant, count in report.per_variant.items():
-        table.add_row(f"  variant {variant}", f"{count:,}")
-    if report.deferred_by_quiet_hours:
-        table.add_row("  SMS deferred by quiet hours", f"{report.deferred_by_quiet_hours:,}")
-    context.console.print(table)
-    context.console.print(f"Estimated cost {report.estimated_cost:,.2f} + fixed {report.fixed_cost:,.2f} "
-                          f"{report.currency} (budget {report.budget:,.2f}).")
-    samples = Table("channel", "variant", "to", "preview", title="Sample renders")
-    for sample in report.samples:
-        samples.add_row(sample["channel"], sample["variant"] or "", escape(str(sample.get("to") or "")),
-                        escape(str(sample.get("preview") or sample.get("error") or "")))
-    context.console.print(samples)
 
 
 def _print_status(context: DemoContext, status: CampaignStatus) -> None:

@@ -188,7 +188,8 @@ class Dispatcher:
                     break
                 allowed += cost
                 kept.add(job.message_id)
-            ledger.reserve(session, campaign.id, allowed, definition.fixed_cost())
+            if not ledger.reserve(session, campaign.id, allowed, definition.fixed_cost()):
+                kept, allowed = set(), Decimal(0)  # another dispatcher took that room meanwhile: send nothing
             released = [job.message_id for job, _ in costs if job.message_id not in kept]
             ledger.release(session, released)
             current = session.get(Campaign, campaign.id)

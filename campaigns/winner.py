@@ -48,8 +48,8 @@ def test_results(session: Session, campaign: Campaign, metric: str) -> list[Vari
     """Per variant: messages sent in the test phase and how many of them produced the metric."""
     query = (select(Variant.name, func.count(distinct(Message.id)),
                     func.count(distinct(Message.id)).filter(_hit(session, metric)))
-             .join(Message, Message.variant_id == Variant.id)
-             .where(Variant.campaign_id == campaign.id, Message.sent_at.is_not(None))
+             .outerjoin(Message, and_(Message.variant_id == Variant.id, Message.sent_at.is_not(None)))
+             .where(Variant.campaign_id == campaign.id)
              .group_by(Variant.name).order_by(Variant.name))
     return [VariantResult(name, sent, hits) for name, sent, hits in session.execute(query)]
 
@@ -72,10 +72,10 @@ def decide_winner(session: Session, campaign: Campaign, definition: CampaignDefi
     if current is not None or due is None or clock.now() < due:
         return current
     assert definition.test is not None
-    results = test_results(session, campaign, definition.test.metric)
-    if not results:
-        return None
-    best = max(results, key=lambda result: (result.rate, [-ord(char) for char in result.variant]))
+    # Every arm has a result, sent or not: a test phase that sent nothing (a tiny audience, every send failed)
+    # still ends, with the first variant, instead of leaving the waiting messages waiting forever.
+    best = min(test_results(session, campaign, definition.test.metric),
+               key=lambda result: (-result.rate, result.variant))
     winner = session.scalars(select(Variant).where(Variant.campaign_id == campaign.id,
                                                    Variant.name == best.variant)).one()
     winner.is_winner = True

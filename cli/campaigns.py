@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from campaigns.definition import CampaignDefinitionError, load_campaign
 from campaigns.dispatcher import BatchResult, Dispatcher
-from campaigns.planner import PlanReport, plan_campaign
+from campaigns.plan_view import print_plan
+from campaigns.planner import plan_campaign
 from campaigns.progress import CampaignStatus, campaign_status
 from campaigns.sending import start_campaign, waits_until
 from campaigns.service import (
@@ -104,36 +105,7 @@ def plan(name: str = NAME, as_json: bool = JSON) -> None:
     if as_json:
         print_json(report.as_dict())
         return
-    _print_plan(report)
-
-
-def _print_plan(report: PlanReport) -> None:
-    title = "Plan (dry run)" if report.dry_run else "Plan"
-    table = Table("", "contacts", title=f"{title} of {escape(report.campaign)}")
-    table.add_row("audience", f"{report.audience:,}")
-    for reason, count in report.excluded.items():
-        table.add_row(f"  excluded: {reason.replace('_', ' ')}", f"{count:,}")
-    table.add_row("  held out (control group)", f"{report.held_out:,}")
-    table.add_row("[bold]to send", f"[bold]{report.to_send:,}")
-    for channel, count in report.per_channel.items():
-        table.add_row(f"  by {channel}", f"{count:,}")
-    for variant, count in report.per_variant.items():
-        table.add_row(f"  variant {variant}", f"{count:,}")
-    if report.deferred_by_quiet_hours:
-        table.add_row("  deferred by quiet hours", f"{report.deferred_by_quiet_hours:,}")
-    console.print(table)
-    total = report.estimated_cost + report.fixed_cost
-    budget = f" of a {report.budget:,.2f} budget" if report.budget is not None else ""
-    warning = " [bold red](over budget: sending stops when it is reached)[/]" if report.over_budget else ""
-    console.print(f"Estimated cost: {report.estimated_cost:,.2f} + fixed {report.fixed_cost:,.2f} = "
-                  f"[bold]{total:,.2f} {report.currency}[/]{budget}{warning}")
-    if report.first_send_at:
-        console.print(f"Sends from {report.first_send_at:%Y-%m-%d %H:%M} to {report.last_send_at:%Y-%m-%d %H:%M} UTC.")
-    samples = Table("channel", "variant", "to", "preview", "parts", title="Sample renders")
-    for sample in report.samples:
-        samples.add_row(sample["channel"], sample["variant"] or "", escape(str(sample.get("to") or "")),
-                        escape(str(sample.get("preview") or sample.get("error") or "")), str(sample["parts"]))
-    console.print(samples)
+    print_plan(console, report)
 
 
 @app.command("schedule")
@@ -176,7 +148,7 @@ def send(
         report = start_campaign(session, settings(), campaign, now=now)
         campaign_id = campaign.id
     if not as_json:
-        _print_plan(report)
+        print_plan(console, report)
     status, this_run = _dispatch(campaign_id, report.to_send, wait=wait, quiet=as_json)
     with _session() as session:
         snapshot = campaign_status(session, get_campaign(session, campaign_id))

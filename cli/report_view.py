@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reports.console import money
+from reports.formatting import money, percent
 
 FUNNEL_STEPS = ("audience", "excluded", "held_out", "planned", "sent", "delivered", "opened", "machine_opened",
                 "clicked", "unsubscribed", "bounced", "complained", "leads", "converted")
@@ -18,10 +18,6 @@ FUNNEL_STEPS = ("audience", "excluded", "held_out", "planned", "sent", "delivere
 def _unit(value: Any) -> str:
     """A unit cost: four decimals (an email costs fractions of a cent)."""
     return "—" if value is None else f"{Decimal(value):,.4f}"
-
-
-def _percent(value: Any, digits: int = 1) -> str:
-    return "—" if value is None else f"{float(value) * 100:.{digits}f} %"
 
 
 def print_campaign(console: Console, report: dict[str, Any]) -> None:
@@ -35,9 +31,9 @@ def print_campaign(console: Console, report: dict[str, Any]) -> None:
     console.print(
         f"cost [bold]{money(roi['cost'])}[/] (messages {money(roi['message_cost'])} + fixed "
         f"{money(roi['fixed_cost'])}) · revenue [bold]{money(roi['revenue'])}[/] · "
-        f"ROI [bold]{_percent(roi['roi'], 0)}[/] · CPA {money(roi['cost_per_acquisition'])} · "
+        f"ROI [bold]{percent(roi['roi'], 0)}[/] · CPA {money(roi['cost_per_acquisition'])} · "
         f"CPL {money(roi['cost_per_lead'])} · budget "
-        f"{money(roi['budget'])} ({_percent(roi['budget_consumed'], 0)} used)")
+        f"{money(roi['budget'])} ({percent(roi['budget_consumed'], 0)} used)")
     _funnel(console, report["funnel"], report["by_channel"])
     _ab(console, report["ab_test"])
     _holdout(console, report["holdout"], currency)
@@ -60,7 +56,7 @@ def _funnel(console: Console, funnel: dict[str, Any], by_channel: dict[str, dict
     for column in ("rate", "value", "of"):
         rates.add_column(column, justify="right" if column == "value" else "left")
     for name, rate in funnel["rates"].items():
-        rates.add_row(name, _percent(rate["value"]), rate["of"])
+        rates.add_row(name, percent(rate["value"]), rate["of"])
     console.print(rates)
 
 
@@ -75,8 +71,8 @@ def _ab(console: Console, test: dict[str, Any]) -> None:
         interval = (f"{difference['estimate'] * 100:+.1f} pts ({difference['low'] * 100:+.1f} to "
                     f"{difference['high'] * 100:+.1f})") if difference else "leader"
         star = " ★" if test["winner"] == arm["name"] else ""
-        table.add_row(escape(arm["name"]) + star, f"{arm['sent']:,}", f"{arm['successes']:,}", _percent(arm["rate"]),
-                      _percent(arm["probability_best"], 0),
+        table.add_row(escape(arm["name"]) + star, f"{arm['sent']:,}", f"{arm['successes']:,}", percent(arm["rate"]),
+                      percent(arm["probability_best"], 0),
                       f"{arm['p_value_vs_leader']:.4f}" if arm["p_value_vs_leader"] is not None else "—", interval)
     console.print(table)
     console.print(test["summary"])
@@ -91,7 +87,7 @@ def _holdout(console: Console, result: dict[str, Any] | None, currency: str) -> 
     for name in ("treated", "held_out"):
         arm = result[name]
         table.add_row(name.replace("_", " "), f"{arm['contacts']:,}", f"{arm['converters']:,}",
-                      _percent(arm["conversion_rate"], 2), money(arm["revenue"]), money(arm["revenue_per_contact"]))
+                      percent(arm["conversion_rate"], 2), money(arm["revenue"]), money(arm["revenue_per_contact"]))
     console.print(table)
     lift, uplift = result["lift"], result["uplift"]
     if uplift:
@@ -100,7 +96,7 @@ def _holdout(console: Console, result: dict[str, Any] | None, currency: str) -> 
     if lift:
         console.print(f"lift {lift['estimate']:+.0%} (95 % CI {lift['low']:+.0%} to {lift['high']:+.0%})")
     console.print(f"incremental revenue {money(result['incremental_revenue'])} {currency}, incremental ROI "
-                  f"{_percent(result['incremental_roi'], 0)} — {result['verdict']}")
+                  f"{percent(result['incremental_roi'], 0)} — {result['verdict']}")
 
 
 def _costs(console: Console, lines: list[dict[str, Any]], currency: str) -> None:

@@ -13,17 +13,19 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from campaigns.service import CampaignNotFound
 from cli.common import console, engine, fail, print_json, settings
 from cli.report_view import print_campaign
 from core.db import session_scope
 from reports.attribution import MODELS, Period
-from reports.console import money, roi_table
+from reports.console import roi_table
 from reports.engagement import rebuild, refresh
 from reports.export import campaign_dict, roi_csv
+from reports.formatting import money
 from reports.money import MissingExchangeRate
 from reports.overview import day_range
 from reports.rates import list_rates, set_rate
-from reports.service import CampaignNotFound, campaign_report, roi_report
+from reports.service import campaign_report, roi_report
 
 app = typer.Typer(help="ROI, funnels, A/B and holdout results, the PDF report and exchange rates.",
                   no_args_is_help=True)

@@ -131,8 +131,9 @@ def _record(row: ParsedRow, preparation: Preparation, layout: _Layout) -> Record
     values: list[Any] = list(map(fields.get, preparation.columns))
     values[-1] = _attributes_text(tuple(row.attributes.items())) if row.attributes else "{}"
     flags = 0
-    if layout.timezone is not None and values[layout.timezone] is None and values[layout.country or 0] is not None:
-        values[layout.timezone] = COUNTRY_TIMEZONES.get(values[layout.country or 0])
+    if (layout.timezone is not None and layout.country is not None and values[layout.timezone] is None
+            and values[layout.country] is not None):
+        values[layout.timezone] = COUNTRY_TIMEZONES.get(values[layout.country])
         flags |= TIMEZONE_DEFAULTED if values[layout.timezone] else 0
     if values[layout.stage] is None:
         values[layout.stage] = DEFAULT_STAGE

@@ -12,27 +12,7 @@ import streamlit as st
 
 from core import clock
 from reports.attribution import MODELS
-
-
-def money(value: Any, currency: str = "") -> str:
-    """1234.5 → '1,234.50 EUR' ('—' for None)."""
-    if value is None:
-        return "—"
-    amount = Decimal(value).quantize(Decimal("0.01"))
-    return f"{amount:,.2f} {currency}".strip()
-
-
-def percent(value: Any, digits: int = 1) -> str:
-    """0.1234 → '12.3 %' ('—' for None)."""
-    return "—" if value is None else f"{float(value) * 100:.{digits}f} %"
-
-
-def count(value: Any) -> str:
-    """1234 → '1,234'; fractional credits keep two decimals."""
-    if value is None:
-        return "—"
-    number = float(value)
-    return f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"
+from reports.formatting import money, number, percent  # noqa: F401 - the pages format through widgets
 
 
 def frame(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> pd.DataFrame:

@@ -43,10 +43,12 @@ def email_report(messages: list[Any]) -> list[dict[str, Any]]:
 @flow(name="refresh-report-cache", log_prints=True)
 def refresh_report_cache(full: bool = False) -> dict[str, Any]:
     """Bring the per-message response cache up to date (or rebuild it), so dashboard pages read it warm."""
-    engine = make_engine(get_settings().database_url)
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    window = settings.attribution_window_days  # the one reports and the dashboard ask for
     try:
         with session_scope(engine) as session:
-            done = rebuild(session) if full else refresh(session)
+            done = rebuild(session, window) if full else refresh(session, window)
     finally:
         engine.dispose()
     note = " (skipped: another refresh is running)" if done.skipped else ""

@@ -18,11 +18,10 @@ from typing import Any, Literal
 from sqlalchemy import Float, and_, cast, func, select
 from sqlalchemy.orm import Session
 
-from core import clock
 from core.models import Campaign, Conversion, MessageStat
 from core.models.reports import Touch
 from reports.engagement import ensure_fresh
-from reports.money import Converter, converted_sums, period_start
+from reports.money import Converter, aware, converted_sums, period_start
 from reports.sql import bound, decimal_of, epoch, exact_sum, is_sqlite, to_decimal
 
 Model = Literal["last-touch", "first-touch", "linear", "time-decay"]
@@ -152,7 +151,7 @@ def attribute_all(
         model: defaultdict(lambda: [Decimal(0), Decimal(0)]) for model in MODELS}
     for row in session.execute(query):
         value, currency, started_at, first_at, touch_count = row[:5]
-        rate = converter.rate(str(currency), _aware(started_at), at=_aware(first_at))
+        rate = converter.rate(str(currency), aware(started_at), at=aware(first_at))
         shares = {
             "last-touch": (to_decimal(session, row[5], 2), Decimal(row[6])),
             "first-touch": (to_decimal(session, row[7], 2), Decimal(row[8])),
@@ -165,14 +164,6 @@ def attribute_all(
             total[1] += credit
     return {model: {value: Credit(money, credit) for value, (money, credit) in per_key.items() if credit}
             for model, per_key in totals.items()}
-
-
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return clock.utc(value)
 
 
 def revenue_total(session: Session, converter: Converter, period: Period | None = None) -> Credit:

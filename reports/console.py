@@ -4,23 +4,14 @@ narrow terminal or log, where a squeezed table would be unreadable."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
+from reports.formatting import money, number, percent
+
 WIDE = 112  # characters from which every column fits
-
-
-def money(value: Any) -> str:
-    """An amount with thousands separators and cents, or an em dash."""
-    return "—" if value is None else f"{Decimal(value):,.2f}"
-
-
-def percent(value: Any) -> str:
-    """A ratio as a whole percentage, or an em dash."""
-    return "—" if value is None else f"{float(value):.0%}"
 
 
 Cell = Callable[[dict[str, Any]], str]
@@ -32,11 +23,11 @@ COLUMNS: list[tuple[str, bool, Cell]] = [
     ("sent", True, lambda row: f"{row['sent']:,}"),
     ("cost", True, lambda row: money(row["cost"])),
     ("revenue", True, lambda row: money(row["revenue"])),
-    ("ROI", True, lambda row: percent(row["roi"])),
-    ("conv.", True, lambda row: f"{float(row['conversions']):g}"),
+    ("ROI", True, lambda row: percent(row["roi"], 0)),
+    ("conv.", True, lambda row: number(row["conversions"])),
     ("CPA", False, lambda row: money(row["cost_per_acquisition"])),
     ("CPL", False, lambda row: money(row["cost_per_lead"])),
-    ("budget", False, lambda row: percent(row.get("budget_consumed"))),
+    ("budget", False, lambda row: percent(row.get("budget_consumed"), 0)),
 ]
 
 

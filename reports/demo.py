@@ -15,7 +15,8 @@ from core.demo import DemoContext
 from core.models import Conversion, Message, User
 from core.users import add_user
 from reports.attribution import MODELS
-from reports.console import money, roi_table
+from reports.console import roi_table
+from reports.formatting import money
 from reports.money import MissingExchangeRate
 from reports.overview import day_range
 from reports.pdf import gather, render_pdf

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import Message, MessageStat
-from reports import daily, ledger_days
+from reports import cache_columns, daily, ledger_days
 from reports.attribution import Period
 from reports.engagement import ensure_fresh, writer_lock
-from reports.sql import bound, day_bounds, epoch
+from reports.sql import bound, day_bounds
 
 Level = Literal["campaign", "variant", "channel"]
 _LEDGER_KEYS = {"campaign": Message.campaign_id, "variant": Message.variant_id, "channel": Message.channel}
@@ -188,12 +188,9 @@ def _stats_counts(session: Session, by: Sequence[Level], campaign_id: int | None
     """Engagement and responses from the per-message cache: sums of 0/1 flags, responses within the window."""
     keys = [_STAT_KEYS[level] for level in by]
     stat = MessageStat
-    window = window_days * 86400.0
-    reached = stat.bounced == 0
 
     def within(column: Any) -> Any:
-        return func.sum(case((and_(reached, column.is_not(None),
-                                   epoch(session, column) - epoch(session, stat.sent_at) <= window), 1), else_=0))
+        return func.sum(cache_columns.within(session, column, stat.sent_at, stat.bounced, window_days))
 
     columns = {"sent": func.count(), **{name: func.sum(getattr(stat, name)) for name in (
         "delivered", "opened", "machine_opened", "clicked", "bounced", "complained", "returned")}}

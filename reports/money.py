@@ -121,11 +121,12 @@ def converted_sums(
         row_currency, period, first_at, total = row[width:]
         value = to_decimal(session, total, scale)
         if value:
-            totals[key] += value * converter.rate(str(row_currency), _aware(period), at=_aware(first_at))
+            totals[key] += value * converter.rate(str(row_currency), aware(period), at=aware(first_at))
     return dict(totals)
 
 
-def _aware(value: Any) -> datetime | None:
+def aware(value: Any) -> datetime | None:
+    """A datetime from the database (naive UTC or ISO text on SQLite) as an aware UTC one."""
     if value is None:
         return None
     if isinstance(value, str):

@@ -10,15 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.models import Campaign, Variant
 from core.settings import Settings
 from reports import charts
 from reports.abtest import ABTest, ab_test
 from reports.attribution import MODELS, Attribution, Period
+from reports.formatting import money, number, percent
 from reports.holdout import Incrementality, incrementality
-from reports.money import Converter, cents
+from reports.money import Converter
 from reports.overview import Overview, day_range, overview
 from reports.roi import CampaignROI, Economics, campaign_roi, channel_roi, total
 from reports.service import attribution_rules, converter, model_comparison
@@ -69,39 +72,28 @@ def gather(session: Session, settings: Settings, period: Period, *, model: str |
         headline=(headline := overview(session, rates, rules, period)), trends=headline.trends,
         campaigns=rows, totals=total(rows), channels=channel_roi(session, rates, rules, period=period),
     )
+    ids = [row.campaign_id for row in rows]
+    # A holdout keeps being reported after the week its control group was planned in (its result matures later).
+    with_holdout = set(session.scalars(select(Campaign.id).where(Campaign.id.in_(ids), Campaign.holdout > 0)))
+    with_variants = set(session.scalars(select(Variant.campaign_id).where(Variant.campaign_id.in_(ids))
+                                        .group_by(Variant.campaign_id).having(func.count() > 1)))
     for row in rows:
-        if row.funnel.held_out:
+        if row.funnel.held_out or row.campaign_id in with_holdout:
             result = incrementality(session, rates, row.campaign_id, window_days=rules.window_days,
                                     cost=row.economics.cost)
             if result is not None:
                 data.holdouts.append((row.name, result))
-        test = ab_test(session, row.campaign_id, window_days=rules.window_days)
-        if len(test.variants) > 1:
-            data.ab_tests.append((row.name, test))
+        if row.campaign_id in with_variants:
+            test = ab_test(session, row.campaign_id, window_days=rules.window_days)
+            if len(test.variants) > 1:
+                data.ab_tests.append((row.name, test))
     data.models = {name: values for name, values in model_comparison(session, rates, rules, period=period).items()}
     return data
 
 
 def _active(row: CampaignROI) -> bool:
-    money = row.economics
-    return bool(money.sent or money.cost or money.revenue)
-
-
-def _money(value: Decimal | None, currency: str = "") -> str:
-    if value is None:
-        return "—"
-    return f"{cents(Decimal(value)):,.2f} {currency}".strip()
-
-
-def _percent(value: Any, digits: int = 1) -> str:
-    return "—" if value is None else f"{float(value) * 100:.{digits}f} %"
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "—"
-    number = float(value)
-    return f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"
+    economics = row.economics
+    return bool(economics.sent or economics.cost or economics.revenue)
 
 
 def _data_uri(svg: str) -> str:
@@ -139,9 +131,9 @@ def chart_images(data: ReportData) -> dict[str, str]:
 def render_html(data: ReportData) -> str:
     """The report as HTML (the PDF's source)."""
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-    environment.filters["money"] = lambda value: _money(value, data.currency)
-    environment.filters["percent"] = _percent
-    environment.filters["number"] = _number
+    environment.filters["money"] = lambda value: money(value, data.currency)
+    environment.filters["percent"] = percent
+    environment.filters["number"] = number
     template = environment.get_template("report.html")
     until = data.period.until - timedelta(seconds=1) if data.period.until else None
     return template.render(data=data, images=chart_images(data), since=data.period.since, until=until,

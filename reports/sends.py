@@ -31,7 +31,7 @@ from core.db import greatest
 from core.models import Conversion, Event, Message, MessageStat, UTCDateTime
 from reports import daily, touches
 from reports.cache_columns import FIRSTS, FLAG_TYPES, FLAGS
-from reports.sql import is_sqlite, json_flag
+from reports.sql import NOT_DELIVERED, is_sqlite, json_flag
 from reports.staging import analyze, bulk_load, temporary
 
 STATS: Table = MessageStat.__table__  # type: ignore[assignment]
@@ -83,7 +83,7 @@ def add_sent(session: Session, campaigns: list[int], window_days: float) -> int:
     with temporary(session, "relance_new_sends", *_staged_columns()) as staged:
         ledger = [Message.campaign_id, Message.variant_id, Message.channel, Message.provider, Message.contact_id,
                   Message.created_at, Message.sent_at, Message.cost, Message.parts,
-                  case((Message.status.in_(("bounced", "failed")), 1), else_=0)]
+                  case((Message.status.in_(NOT_DELIVERED), 1), else_=0)]
         result = session.connection().execute(insert(staged).from_select(
             ["message_id", *LEDGER_COLUMNS, "failed"],
             _in_id_order(session, select(Message.id, *ledger).where(

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.service import get_campaign
 from core.models import Campaign, Segment, Variant
 from core.settings import Settings
 from reports.abtest import ABTest, ab_test
@@ -22,10 +23,6 @@ from reports.sql import tune
 from reports.timeline import campaign_timeline
 
 
-class CampaignNotFound(LookupError):
-    """No campaign has that name or id."""
-
-
 def attribution_rules(settings: Settings, model: str | None = None) -> Attribution:
     """The attribution model, window and half-life from settings (a model named here wins)."""
     return Attribution(model or settings.attribution_model,  # type: ignore[arg-type]
@@ -37,24 +34,13 @@ def converter(session: Session, settings: Settings) -> Converter:
     return Converter.load(session, settings.report_currency)
 
 
-def find_campaign(session: Session, name_or_id: str | int) -> Campaign:
-    """The campaign with this name (or numeric id)."""
-    query = select(Campaign).where(Campaign.name == str(name_or_id))
-    if str(name_or_id).isdigit():
-        query = select(Campaign).where(or_(Campaign.name == str(name_or_id), Campaign.id == int(name_or_id)))
-    campaign = session.scalars(query).first()
-    if campaign is None:
-        raise CampaignNotFound(f"no campaign named {name_or_id!r} (see `relance report roi` for the list)")
-    return campaign
-
-
 def roi_report(session: Session, settings: Settings, *, model: str | None = None, campaign: str | None = None,
                period: Period | None = None) -> dict[str, Any]:
     """The ROI table (one row per campaign, plus totals) as plain data, money rounded to the cent."""
     tune(session)
     rules = attribution_rules(settings, model)
     rates = converter(session, settings)
-    campaign_id = find_campaign(session, campaign).id if campaign else None
+    campaign_id = get_campaign(session, campaign).id if campaign else None
     rows = campaign_roi(session, rates, rules, campaign_id=campaign_id, period=period)
     totals = total(rows)
     return {
@@ -98,7 +84,7 @@ def campaign_report(session: Session, settings: Settings, name_or_id: str | int,
                     metric: str = "clicked") -> CampaignReport:
     """The full report of one campaign."""
     tune(session)
-    campaign = find_campaign(session, name_or_id)
+    campaign = get_campaign(session, name_or_id)
     rules = attribution_rules(settings, model)
     rates = converter(session, settings)
     every = attribute_all(session, rates, rules, by="campaign", campaign_id=campaign.id)

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from core.models import Conversion, Event
 from reports import daily
+from reports.cache_columns import FLAG_TYPES
 from reports.engagement import ensure_fresh
 from reports.sql import json_flag, utc_day
 
-RESPONSES = ("email.delivered", "sms.delivered", "email.opened", "email.clicked", "email.bounced", "sms.failed",
-             "mail.returned", "email.unsubscribed", "email.complained")
+RESPONSES = FLAG_TYPES  # every response the per-message cache flags
 
 
 def campaign_timeline(session: Session, campaign_id: int) -> list[dict[str, Any]]:

@@ -238,6 +238,21 @@ def test_ab_test_winner_gets_the_waiting_audience(engine: Engine, session: Sessi
     assert {message.metadata["template"] for message in after} == {"newsletter"}
 
 
+def test_a_test_phase_that_sent_nothing_still_ends_with_the_first_variant(engine: Engine, session: Session,
+                                                                          settings: Settings) -> None:
+    make_audience(session, 60)
+    campaign = _planned(session, settings, variants=[{"name": "B", "template": "newsletter"},
+                                                     {"name": "A", "template": "welcome"}],
+                        test={"share": 0.3, "metric": "clicks", "wait": "1h"})
+    session.execute(update(Message).where(Message.status == "queued").values(status="failed", reason="refused"))
+    session.commit()  # every test-phase send failed: no arm has a single message sent
+    clock.travel(timedelta(hours=1, minutes=1))
+    assert _run(engine, settings, campaign, MemoryBackend("email")) == "completed"
+    session.expire_all()
+    assert session.scalars(select(Variant.name).where(Variant.is_winner)).one() == "A"
+    assert statuses(session, campaign).get("waiting", 0) == 0
+
+
 def _definition(campaign: Campaign) -> Any:
     from campaigns.service import definition_of
 

@@ -39,7 +39,7 @@ def _headline(report: dict[str, Any]) -> None:
     columns[2].metric("ROI", widgets.percent(roi["roi"], 0))
     columns[3].metric("Budget used", widgets.percent(roi["budget_consumed"], 0),
                       help=f"budget {widgets.money(roi['budget'], currency)}")
-    columns[4].metric("Sent", widgets.count(roi["sent"]))
+    columns[4].metric("Sent", widgets.number(roi["sent"]))
     columns[5].metric("CPA", widgets.money(roi["cost_per_acquisition"], currency))
 
 

@@ -15,7 +15,7 @@ def _view(view: dict[str, Any]) -> None:
     st.subheader(name or contact.get("email") or f"contact #{contact['id']}")
     columns = st.columns(4)
     columns[0].metric("Stage", contact.get("lifecycle_stage") or "—")
-    columns[1].metric("Rule score", widgets.count(contact.get("score")))
+    columns[1].metric("Rule score", widgets.number(contact.get("score")))
     columns[2].metric("Probability", widgets.percent(contact.get("predicted_score")))
     columns[3].metric("Grade", contact.get("grade") or "—")
     fields, consent = st.columns(2)

@@ -20,10 +20,10 @@ def _headline(page: data.loaders.OverviewData) -> None:
     first[3].metric("All revenue", widgets.money(headline.revenue, currency),
                     help="Every conversion, attributed or not.")
     second = st.columns(4)
-    second[0].metric("Conversions", widgets.count(headline.conversions))
-    second[1].metric("Messages sent", widgets.count(headline.messages_sent))
-    second[2].metric("Contacts", widgets.count(page.contacts["contacts"]))
-    second[3].metric("New contacts", widgets.count(page.contacts["new"]))
+    second[0].metric("Conversions", widgets.number(headline.conversions))
+    second[1].metric("Messages sent", widgets.number(headline.messages_sent))
+    second[2].metric("Contacts", widgets.number(page.contacts["contacts"]))
+    second[3].metric("New contacts", widgets.number(page.contacts["new"]))
 
 
 def _reachability(page: data.loaders.OverviewData) -> None:

@@ -70,10 +70,10 @@ def _show_plan(plan: dict[str, Any]) -> None:
     st.subheader("The plan")
     currency = plan["currency"]
     columns = st.columns(5)
-    columns[0].metric("Audience", widgets.count(plan["audience"]))
-    columns[1].metric("To send", widgets.count(plan["to_send"]))
-    columns[2].metric("Held out", widgets.count(plan["held_out"]))
-    columns[3].metric("Excluded", widgets.count(sum(plan["excluded"].values())))
+    columns[0].metric("Audience", widgets.number(plan["audience"]))
+    columns[1].metric("To send", widgets.number(plan["to_send"]))
+    columns[2].metric("Held out", widgets.number(plan["held_out"]))
+    columns[3].metric("Excluded", widgets.number(sum(plan["excluded"].values())))
     columns[4].metric("Estimated cost", widgets.money(Decimal(plan["estimated_cost"]) + Decimal(plan["fixed_cost"]),
                                                       currency))
     if plan["over_budget"]:
