@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from rich.progress import (
 )
 from sqlalchemy import Engine
 
-from core.db import make_engine
+from core.db import shared_engine
 from core.settings import Settings, get_settings
 
 console = Console()
@@ -37,14 +36,9 @@ def settings() -> Settings:
     return get_settings()
 
 
-@lru_cache(maxsize=4)
-def _engine_for(url: str) -> Engine:
-    return make_engine(url)
-
-
 def engine() -> Engine:
     """The engine for the configured database."""
-    return _engine_for(settings().database_url)
+    return shared_engine(settings().database_url)
 
 
 def _default(value: Any) -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from campaigns.service import CampaignNotFound
 from cli.common import console, engine, fail, print_json, settings
 from cli.report_view import print_campaign
+from core import clock
 from core.db import session_scope
 from reports.attribution import MODELS, Period
 from reports.console import roi_table
@@ -48,7 +49,7 @@ def _period(since: datetime | None, until: datetime | None) -> Period | None:
     if since is None and until is None:
         return None
     start = since.date() if since else date(1970, 1, 1)
-    end = until.date() if until else datetime.now(UTC).date()
+    end = until.date() if until else clock.now().date()
     return day_range(start, end)
 
 
@@ -153,7 +154,7 @@ def rate_set(
     valid_from: datetime = typer.Option(None, "--from", help="First day the rate applies (default today)."),
 ) -> None:
     """Record an exchange rate (amounts in CURRENCY from that day on are converted with it)."""
-    start = (valid_from or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
+    start = (valid_from or clock.now()).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
     report_currency = settings().report_currency
     with _session() as session:
         row = set_rate(session, currency, rate, start, report_currency=report_currency)

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Select, String, cast, func, literal, selec
 from sqlalchemy.orm import Session
 
 from contacts.fastsql import Bulk
+from contacts.feedback_sql import member
 from contacts.mapping import CONTACT_FIELDS
 from contacts.normalise import account_key
 from contacts.prepare import COUNTRY_TIMEZONES, DEFAULT_STAGE, as_datetime
@@ -147,8 +148,8 @@ def apply_consents(session: Session, entities: Sequence[Entity], *, default_sour
                           suffix=f"ON CONFLICT (contact_id, channel, topic) DO UPDATE SET {updates}")
     ids = sorted(consent_id for (consent_id,) in written)
     for start in range(0, len(ids), 10_000):
-        record_events_from_select(session, consent_events(session, Consent.id.in_(ids[start:start + 10_000]), now),
-                                  key_prefix="consent:")
+        written_now = member(session, Consent.id, ids[start:start + 10_000])
+        record_events_from_select(session, consent_events(session, written_now, now), key_prefix="consent:")
     return {int(change[0] or 0) for change in changes}
 
 

@@ -15,19 +15,14 @@ from sqlalchemy import Engine
 from campaigns.dispatcher import Dispatcher, summary_line
 from campaigns.sending import due_campaigns, start_campaign
 from campaigns.service import get_campaign
-from core.db import make_engine, session_scope
+from core.db import session_scope, shared_engine
 from core.settings import get_settings
 
 MAX_BATCHES_PER_RUN = 1000  # a bound so one flow run never lasts forever; the next scheduled run carries on
 
 
-@lru_cache(maxsize=4)
-def _engine(url: str) -> Engine:
-    return make_engine(url)
-
-
 def _current_engine() -> Engine:
-    return _engine(get_settings().database_url)
+    return shared_engine(get_settings().database_url)
 
 
 @lru_cache(maxsize=32)

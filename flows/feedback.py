@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from prefect import flow, task
-from sqlalchemy import Engine
 
 from contacts.feedback import apply_pending
-from core.db import make_engine, session_scope
+from core.db import session_scope, shared_engine
 from core.settings import get_settings
-
-
-@lru_cache(maxsize=4)
-def _engine(url: str) -> Engine:
-    return make_engine(url)
 
 
 @task(retries=2, retry_delay_seconds=10)
 def apply_batch(limit: int) -> dict[str, Any]:
     """Apply one batch of pending requests in its own transaction."""
     settings = get_settings()
-    with session_scope(_engine(settings.database_url)) as session:
+    with session_scope(shared_engine(settings.database_url)) as session:
         return apply_pending(session, settings, limit=limit).as_dict()
 
 

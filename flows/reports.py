@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, task
 
 from connectors.registry import get_backend
-from core.db import make_engine, session_scope
+from core.db import session_scope, shared_engine
 from core.settings import get_settings
 from reports.engagement import rebuild, refresh
 from reports.mailing import report_messages, send_report
@@ -19,12 +19,8 @@ from reports.pdf import weekly_pdf
 def build_report(days: int) -> tuple[bytes, dict[str, Any], list[Any]]:
     """The PDF of the last `days` full days, a one-line summary, and the messages to send."""
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    try:
-        with session_scope(engine) as session:
-            pdf, data = weekly_pdf(session, settings, days=days)
-    finally:
-        engine.dispose()
+    with session_scope(shared_engine(settings.database_url)) as session:
+        pdf, data = weekly_pdf(session, settings, days=days)
     summary = {"campaigns": len(data.campaigns), "spend": str(data.headline.spend),
                "revenue": str(data.headline.attributed_revenue), "bytes": len(pdf)}
     return pdf, summary, report_messages(pdf, data, settings.report_recipients, settings)
@@ -44,13 +40,9 @@ def email_report(messages: list[Any]) -> list[dict[str, Any]]:
 def refresh_report_cache(full: bool = False) -> dict[str, Any]:
     """Bring the per-message response cache up to date (or rebuild it), so dashboard pages read it warm."""
     settings = get_settings()
-    engine = make_engine(settings.database_url)
     window = settings.attribution_window_days  # the one reports and the dashboard ask for
-    try:
-        with session_scope(engine) as session:
-            done = rebuild(session, window) if full else refresh(session, window)
-    finally:
-        engine.dispose()
+    with session_scope(shared_engine(settings.database_url)) as session:
+        done = rebuild(session, window) if full else refresh(session, window)
     note = " (skipped: another refresh is running)" if done.skipped else ""
     print(f"report cache: {done.new_messages} new message(s){note}")
     return asdict(done)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from prefect import flow, task, unmapped
 from sqlalchemy import Engine
 
 from core import clock
-from core.db import is_sqlite, make_engine, session_scope
+from core.db import is_sqlite, session_scope, shared_engine
 from core.settings import get_settings
 from scoring.features import id_batches
 from scoring.lifecycle import advance_batch
@@ -23,14 +22,9 @@ from scoring.rules import score_batch
 from scoring.target import NotEnoughData
 
 
-@lru_cache(maxsize=4)
-def _engine_for(url: str) -> Engine:
-    return make_engine(url)
-
-
 def _engine() -> Engine:
     """One engine (and connection pool) per database for every task of the process."""
-    return _engine_for(get_settings().database_url)
+    return shared_engine(get_settings().database_url)
 
 
 def _secret() -> str:

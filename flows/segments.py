@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from prefect import flow, task
 from sqlalchemy import Engine, select
 
-from core.db import make_engine, session_scope
+from core.db import session_scope, shared_engine
 from core.models import Segment
 from core.settings import get_settings
 from segments.refresh import dependency_order, refresh_segment
 
 
-@lru_cache(maxsize=4)
-def _engine(url: str) -> Engine:
-    return make_engine(url)
-
-
 def _session_engine() -> Engine:
-    return _engine(get_settings().database_url)
+    return shared_engine(get_settings().database_url)
 
 
 @task

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Campaign, Segment
-from reports import daily
 from reports.attribution import Attribution, Credit, Period, attribute
 from reports.costs import budgets, fixed_costs, message_costs, spend_by_key
 from reports.engagement import ensure_fresh
@@ -155,7 +154,7 @@ def channel_roi(session: Session, converter: Converter, rules: Attribution, *, p
 def segment_roi(session: Session, converter: Converter, rules: Attribution, *,
                 period: Period | None = None) -> dict[str, Economics]:
     """Per campaign segment (audience): the costs of its campaigns and the revenue credited to them."""
-    ensure_fresh(session)
+    ensure_fresh(session, rules.window_days)
     segment_of: dict[Hashable, Hashable] = {key: value for key, value in
                                             session.execute(select(Campaign.id, Campaign.segment_id))}
     names: dict[Hashable, str] = {key: value for key, value in session.execute(select(Segment.id, Segment.name))}
@@ -165,14 +164,18 @@ def segment_roi(session: Session, converter: Converter, rules: Attribution, *,
     for (campaign,), value in fixed_costs(session, converter, period=period).items():
         costs[segment_of.get(campaign)][1] += value
     credits = attribute(session, converter, rules, by="segment", period=period)
-    sent: dict[Hashable, int] = defaultdict(int)  # sent messages per segment, from the cache's daily sums
-    for (campaign,), sums in daily.totals(session, ("campaign",), ("messages",)).items():
-        sent[segment_of.get(campaign)] += sums["messages"]
+    sent: dict[Hashable, int] = defaultdict(int)  # sent messages and leads per segment, over the same period
+    leads: dict[Hashable, int] = defaultdict(int)
+    for (campaign,), funnel in funnels(session, by=("campaign",), period=period,
+                                       window_days=rules.window_days).items():
+        sent[segment_of.get(campaign)] += funnel.sent
+        leads[segment_of.get(campaign)] += funnel.leads
     result = {}
     for segment_id in {*costs, *credits}:
         credit = credits.get(segment_id)
         label = names.get(segment_id, "(no segment)") if segment_id is not None else "(no segment)"
         result[str(label)] = Economics(costs[segment_id][0], costs[segment_id][1],
                                        credit.revenue if credit else Decimal(0),
-                                       credit.conversions if credit else Decimal(0), 0, int(sent.get(segment_id, 0)))
+                                       credit.conversions if credit else Decimal(0), leads.get(segment_id, 0),
+                                       int(sent.get(segment_id, 0)))
     return dict(sorted(result.items()))

@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Float, String, case, cast, event, func, literal, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import Float, String, case, cast, func, literal, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.db import SQLiteFunction
+from core.db import ensure_sqlite_functions as core_ensure_sqlite_functions
 from core.signing import hash_address
 
 ValueKind = Literal["string", "number", "boolean"]
@@ -84,19 +85,12 @@ def _sqlite_hash(channel: str | None, address: str | None) -> str | None:
     return None if channel is None or address is None else hash_address(channel, address)
 
 
-def _register(dbapi_connection: Any, *_: Any) -> None:
-    dbapi_connection.create_function("relance_address_hash", 2, _sqlite_hash, deterministic=True)
+SQLITE_FUNCTIONS: tuple[SQLiteFunction, ...] = (("relance_address_hash", 2, _sqlite_hash),)
 
 
 def ensure_sqlite_functions(session: Session) -> None:
     """Make `relance_address_hash()` available on this session's SQLite connection and future ones."""
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    if engine.dialect.name != "sqlite":
-        return
-    if not event.contains(engine, "connect", _register):
-        event.listen(engine, "connect", _register)
-    _register(session.connection().connection.driver_connection)
+    core_ensure_sqlite_functions(session, SQLITE_FUNCTIONS)
 
 
 def address_hash(ctx: Context, channel: str, address: Any) -> ColumnElement[str]:
