@@ -108,22 +108,34 @@ def arms(session: Session, campaign: Campaign) -> list[Arm]:
     return result
 
 
-def candidates(session: Session, campaign: Campaign, definition: CampaignDefinition) -> Select[Any]:
-    """One row per audience contact: contact_id, channel, status, reason, variant_id (all decided in SQL)."""
+def candidates(session: Session, campaign: Campaign, definition: CampaignDefinition,
+               recipients: Any = None) -> Select[Any]:
+    """One row per audience contact: contact_id, rotation, channel, status, reason, variant_id (all decided in SQL).
+
+    The audience is the definition's segments; or `recipients`, a subquery of (contact_id, rotation, held_out) —
+    the enrollments that reach a journey's send step, each its own rotation, held out by the journey."""
     hashing.prepare(session)
     chosen, reason = channel_choice(session, campaign.id, definition)
-    chosen_and_bucketed = select(
-        Contact.id.label("contact_id"),
+    decided = [
         chosen.label("channel"),
         reason.label("reason"),
-        hashing.bucket_sql(session, f"holdout:{campaign.id}", Contact.id).label("holdout_bucket"),
         hashing.bucket_sql(session, f"variant:{campaign.id}", Contact.id).label("variant_bucket"),
         hashing.bucket_sql(session, f"test:{campaign.id}", Contact.id).label("test_bucket"),
-    ).where(Contact.id.in_(audience_ids(session, definition)), Contact.erased_at.is_(None))
+    ]
+    if recipients is None:
+        chosen_and_bucketed = select(
+            Contact.id.label("contact_id"), literal(0).label("rotation"),
+            hashing.bucket_sql(session, f"holdout:{campaign.id}", Contact.id).label("holdout_bucket"), *decided,
+        ).where(Contact.id.in_(audience_ids(session, definition)), Contact.erased_at.is_(None))
+    else:
+        chosen_and_bucketed = select(recipients.c.contact_id, recipients.c.rotation, recipients.c.held_out,
+                                     *decided).select_from(recipients.join(Contact,
+                                                                           Contact.id == recipients.c.contact_id))
     # OFFSET 0 keeps the databases from inlining this subquery into the outer SELECT, which would evaluate the
     # channel choice (consent, suppression, cap lookups) once per reference to it — four times a row.
     inner = chosen_and_bucketed.offset(0).subquery("candidates")
-    held_out = inner.c.holdout_bucket < hashing.threshold(definition.holdout)
+    held_out = (inner.c.holdout_bucket < hashing.threshold(definition.holdout)) if recipients is None \
+        else inner.c.held_out.is_(True)
     waiting = (inner.c.test_bucket >= hashing.threshold(definition.test.share)) if definition.test else literal(False)
     status = case(
         (inner.c.channel.is_(None), literal("excluded")), (held_out, literal("held_out")),
@@ -138,6 +150,7 @@ def candidates(session: Session, campaign: Campaign, definition: CampaignDefinit
     # The channel a held-out or excluded contact would have got stays recorded (reports compare like with like).
     return select(
         inner.c.contact_id,
+        inner.c.rotation,
         func.coalesce(inner.c.channel, literal(definition.channels[0])).label("channel"),
         status.label("status"),
         case((inner.c.channel.is_(None), inner.c.reason), else_=null()).label("reason"),

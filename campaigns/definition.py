@@ -149,19 +149,13 @@ class Schedule(_Model):
         return value
 
 
-class CampaignDefinition(_Model):
-    """A campaign document; every key but name, audience, channel and content is optional."""
+class SendOptions(_Model):
+    """What and how to send — channels, content, A/B arms, timing and policies: the part of a campaign document a
+    journey's send step carries too (so a key added here works for campaigns and journey steps alike)."""
 
-    name: str
-    description: str | None = None
-    segment: str | None = None
-    segments: list[str] = Field(default_factory=list)
-    exclude_segments: list[str] = Field(default_factory=list)
     channel: Channel | list[Channel]
     template: str | dict[Channel, str] | None = None
     variants: list[VariantSpec] = Field(default_factory=list)
-    test: TestPhase | None = None
-    holdout: float = Field(default=0.0, ge=0, lt=1)
     schedule: Schedule | None = None
     quiet_hours: dict[Channel, dict[str, str] | None] = Field(default_factory=dict)
     policies: Policies = Field(default_factory=Policies)
@@ -171,13 +165,6 @@ class CampaignDefinition(_Model):
     utm: dict[str, str] = Field(default_factory=dict)
     postage_class: str = "lettre-verte"
     topic: str = "marketing"
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError("a name is 1-120 letters, digits, spaces, '.', '_' or '-', starting with a letter/digit")
-        return value
 
     @field_validator("schedule", mode="before")
     @classmethod
@@ -204,8 +191,8 @@ class CampaignDefinition(_Model):
         return value
 
     @model_validator(mode="after")
-    def _coherent(self) -> CampaignDefinition:
-        problems = _problems(self)
+    def _coherent(self) -> SendOptions:
+        problems = _send_problems(self)
         if problems:
             raise CampaignDefinitionError(problems)
         return self
@@ -213,15 +200,11 @@ class CampaignDefinition(_Model):
     # -- derived views ----------------------------------------------------------------------------------
     @property
     def channels(self) -> list[str]:
-        """The channels in fallback order (one for a single-channel campaign)."""
+        """The channels in fallback order (one for a single-channel send)."""
         return [self.channel] if isinstance(self.channel, str) else list(self.channel)
 
-    @property
-    def audience(self) -> list[str]:
-        return ([self.segment] if self.segment else []) + [name for name in self.segments if name != self.segment]
-
     def arms(self) -> list[VariantSpec]:
-        """The A/B/n arms; a campaign without variants has one arm, "A", with its template."""
+        """The A/B/n arms; a send without variants has one arm, "A", with its template."""
         if self.variants:
             return list(self.variants)
         assert self.template is not None
@@ -236,14 +219,11 @@ class CampaignDefinition(_Model):
         text = windows.get(country or "") or windows.get("default")
         return QuietHours.parse(text) if text else None
 
-    def utm_for(self, channel: str) -> dict[str, str]:
-        return {"utm_source": "relance", "utm_medium": channel, "utm_campaign": self.name, **self.utm}
-
     def fixed_cost(self) -> Decimal:
         return Decimal(str(self.costs.get("fixed", 0)))
 
     def price_rules(self) -> list[PriceRule]:
-        """The campaign's own prices: `{per_message, per_part}` for all channels, or per channel."""
+        """The send's own prices: `{per_message, per_part}` for all channels, or per channel."""
         rules = []
         flat = {key: self.costs[key] for key in ("per_message", "per_part") if key in self.costs}
         if flat:
@@ -257,34 +237,74 @@ class CampaignDefinition(_Model):
         return json.loads(self.model_dump_json(exclude_defaults=True))
 
 
+class CampaignDefinition(SendOptions):
+    """A campaign document; every key but name, audience, channel and content is optional. A campaign that backs a
+    journey's send step names its `journey` instead of an audience (the journey's enrollments are its audience)."""
+
+    name: str
+    description: str | None = None
+    segment: str | None = None
+    segments: list[str] = Field(default_factory=list)
+    exclude_segments: list[str] = Field(default_factory=list)
+    test: TestPhase | None = None
+    holdout: float = Field(default=0.0, ge=0, lt=1)
+    journey: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError("a name is 1-120 letters, digits, spaces, '.', '_' or '-', starting with a letter/digit")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CampaignDefinition:
+        problems = _problems(self)
+        if problems:
+            raise CampaignDefinitionError(problems)
+        return self
+
+    @property
+    def audience(self) -> list[str]:
+        return ([self.segment] if self.segment else []) + [name for name in self.segments if name != self.segment]
+
+    def utm_for(self, channel: str) -> dict[str, str]:
+        return {"utm_source": "relance", "utm_medium": channel, "utm_campaign": self.name, **self.utm}
+
+
 def _problems(definition: CampaignDefinition) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
-    if not definition.audience:
+    if not definition.audience and definition.journey is None:
         problems.append(("segment", "name the audience: `segment: NAME` or `segments: [A, B]`"))
-    channels = definition.channels
+    problems += _send_problems(definition)
+    if definition.test is not None and len(definition.variants) < 2:
+        problems.append(("test", "a test phase needs at least two variants"))
+    return problems
+
+
+def _send_problems(options: SendOptions) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    channels = options.channels
     if not channels or len(set(channels)) != len(channels):
         problems.append(("channel", "give one channel or a fallback list without repeats"))
-    problems += _content_problems(definition)
-    for key in definition.costs:
+    problems += _content_problems(options)
+    for key in options.costs:
         if key not in ("fixed", "per_message", "per_part", *CHANNELS):
             problems.append((f"costs.{key}", "use fixed, per_message, per_part or a channel name"))
     return problems
 
 
-def _content_problems(definition: CampaignDefinition) -> list[tuple[str, str]]:
-    if definition.template is None and not definition.variants:
+def _content_problems(options: SendOptions) -> list[tuple[str, str]]:
+    if options.template is None and not options.variants:
         return [("template", "give a template (or variants)")]
-    if definition.template is not None and definition.variants:
+    if options.template is not None and options.variants:
         return [("variants", "give either template or variants, not both")]
-    names = [variant.name for variant in definition.variants]
+    names = [variant.name for variant in options.variants]
     if len(set(names)) != len(names):
         return [("variants", "variant names must be unique")]
-    problems = [(f"variants[{index}].template" if definition.variants else "template", f"no template for {channel}")
-                for index, arm in enumerate(definition.arms()) for channel in definition.channels
-                if not arm.template_for(channel)]
-    if definition.test is not None and len(definition.variants) < 2:
-        problems.append(("test", "a test phase needs at least two variants"))
-    return problems
+    return [(f"variants[{index}].template" if options.variants else "template", f"no template for {channel}")
+            for index, arm in enumerate(options.arms()) for channel in options.channels
+            if not arm.template_for(channel)]
 
 
 TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "tuple", "none", "decimal", "date", "datetime"})
@@ -317,6 +337,16 @@ def _problems_of(error: ValidationError) -> list[tuple[str, str]]:
         if message not in reasons:
             reasons.append(message)
     return [(path, " or ".join(reasons)) for path, reasons in found.items()]
+
+
+def parse_send_options(document: Any) -> SendOptions:
+    """Validated send options (a journey's send step); raises CampaignDefinitionError naming each problem's path."""
+    if not isinstance(document, dict):
+        raise CampaignDefinitionError([("", "a send is a mapping of keys (channel, template, ...)")])
+    try:
+        return SendOptions.model_validate(document)
+    except ValidationError as exc:
+        raise CampaignDefinitionError(_problems_of(exc)) from None
 
 
 def parse_campaign(document: dict[str, Any]) -> CampaignDefinition:

@@ -48,9 +48,14 @@ def prepare(session: Session) -> None:
     ensure_sqlite_functions(session, SQLITE_FUNCTIONS)
 
 
-def message_id_sql(session: Session, campaign_id: int, contact_id: Any, rotation: int = 0) -> ColumnElement[str]:
-    """SQL for `message_id(campaign_id, contact_id, rotation)`."""
-    key = literal(f"{campaign_id}|", String) + cast(contact_id, String) + literal(f"|{rotation}", String)
+def message_id_sql(session: Session, campaign_id: int, contact_id: Any, rotation: Any = 0) -> ColumnElement[str]:
+    """SQL for `message_id(campaign_id, contact_id, rotation)`; the rotation is a number or a column (a journey
+    step's ledger rows rotate by enrollment)."""
+    if isinstance(rotation, int):
+        key = literal(f"{campaign_id}|", String) + cast(contact_id, String) + literal(f"|{rotation}", String)
+    else:
+        key = (literal(f"{campaign_id}|", String) + cast(contact_id, String) + literal("|", String)
+               + cast(rotation, String))
     if session.get_bind().dialect.name == "sqlite":
         return func.relance_md5_uuid(key)
     return cast(cast(func.md5(key), UUID), String)

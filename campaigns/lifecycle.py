@@ -51,8 +51,9 @@ def pause_for_errors(session: Session, campaign_id: int, definition: CampaignDef
 
 
 def complete_if_done(session: Session, campaign: Campaign, costs: dict[str, Decimal]) -> bool:
-    """Mark a sending campaign completed when nothing is left to send or settle; true spend is recomputed."""
-    if campaign.status != "sending" or ledger.has_open_messages(session, campaign.id):
+    """Mark a sending campaign completed when nothing is left to send or settle; true spend is recomputed. A journey
+    step's campaign stays open while its journey runs (new enrollments keep reaching the step)."""
+    if campaign.status != "sending" or campaign.kind == "journey" or ledger.has_open_messages(session, campaign.id):
         return False
     settle_recovered(session, campaign.id, unit_costs=costs)
     spent = session.scalar(select(func.coalesce(func.sum(Message.cost), 0)).where(Message.campaign_id == campaign.id))

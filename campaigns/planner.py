@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, func, literal, select, update
+from sqlalchemy import Integer, func, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from campaigns import hashing, timing
@@ -70,13 +70,14 @@ def start_of(campaign: Campaign, definition: CampaignDefinition) -> datetime:
 
 
 # -- the real plan ------------------------------------------------------------------------------------------------
-def _write_ledger(session: Session, campaign: Campaign, definition: CampaignDefinition, start: datetime) -> int:
-    source = candidates(session, campaign, definition).subquery("planned")
+def write_ledger(session: Session, campaign: Campaign, source: Any, start: datetime) -> int:
+    """INSERT…SELECT the ledger rows of `source` (a `candidates` subquery) due from `start`; rows already there
+    (same campaign, contact and rotation: the same id) are left alone. Returns how many were written."""
     now = clock.now()
     rows = select(
-        hashing.message_id_sql(session, campaign.id, source.c.contact_id).label("id"),
+        hashing.message_id_sql(session, campaign.id, source.c.contact_id, source.c.rotation).label("id"),
         literal(campaign.id, Integer).label("campaign_id"), source.c.contact_id,
-        literal(0, Integer).label("rotation"), source.c.channel, source.c.variant_id, source.c.status,
+        source.c.rotation, source.c.channel, source.c.variant_id, source.c.status,
         source.c.reason, literal(start, UTCDateTime()).label("next_attempt_at"),
         literal(0, Integer).label("attempts"), literal(1, Integer).label("parts"),
         literal(now, UTCDateTime()).label("created_at"), literal(now, UTCDateTime()).label("updated_at"),
@@ -87,10 +88,10 @@ def _write_ledger(session: Session, campaign: Campaign, definition: CampaignDefi
     return int(result.rowcount or 0)
 
 
-def _groups_in_ledger(session: Session, campaign: Campaign) -> list[tuple[timing.Group, int]]:
+def _groups_in_ledger(session: Session, campaign: Campaign, scope: Any) -> list[tuple[timing.Group, int]]:
     query = (select(Message.channel, Contact.timezone, Contact.country, func.count())
              .join(Contact, Contact.id == Message.contact_id)
-             .where(Message.campaign_id == campaign.id, Message.status.in_(("queued", "waiting")))
+             .where(Message.campaign_id == campaign.id, Message.status.in_(("queued", "waiting")), scope)
              .group_by(Message.channel, Contact.timezone, Contact.country))
     return [(timing.Group(channel, tz, country), count) for channel, tz, country, count in session.execute(query)]
 
@@ -99,13 +100,16 @@ def _null_safe(column: Any, value: Any) -> Any:
     return column.is_(None) if value is None else column == value
 
 
-def _set_send_times(session: Session, settings: Settings, campaign: Campaign, definition: CampaignDefinition,
-                    start: datetime) -> None:
-    """One UPDATE per (channel, timezone, country) group whose send time differs from the start."""
+def set_send_times(session: Session, settings: Settings, campaign: Campaign, definition: CampaignDefinition,
+                   start: datetime, scope: Any = None) -> None:
+    """One UPDATE per (channel, timezone, country) group whose send time differs from the start (local-time
+    schedule, quiet hours); what cannot go within the send window is excluded. `scope` narrows the rows (a
+    journey step's batch)."""
     if not timing.needs_grouping(definition):
         return
+    scope = true() if scope is None else scope
     end = timing.window_end(definition, start)
-    for group, _ in _groups_in_ledger(session, campaign):
+    for group, _ in _groups_in_ledger(session, campaign, scope):
         moment = timing.send_time(definition, start, group, settings.default_timezone)
         if moment == start:
             continue
@@ -116,7 +120,7 @@ def _set_send_times(session: Session, settings: Settings, campaign: Campaign, de
             values = {"status": "excluded", "reason": "quiet_hours", "variant_id": None}
         session.execute(update(Message).where(
             Message.campaign_id == campaign.id, Message.status.in_(("queued", "waiting")),
-            Message.channel == group.channel, Message.contact_id.in_(in_group)).values(**values),
+            Message.channel == group.channel, Message.contact_id.in_(in_group), scope).values(**values),
             execution_options={"synchronize_session": False})
 
 
@@ -131,8 +135,9 @@ def plan_campaign(session: Session, settings: Settings, campaign: Campaign, *, d
         summary = _summarise(session, candidates(session, campaign, definition).subquery("planned"))
     else:
         if campaign.status in EDITABLE:
-            report.written = _write_ledger(session, campaign, definition, start)
-            _set_send_times(session, settings, campaign, definition, start)
+            report.written = write_ledger(session, campaign, candidates(session, campaign, definition)
+                                         .subquery("planned"), start)
+            set_send_times(session, settings, campaign, definition, start)
             campaign.status, campaign.started_at = "sending", campaign.started_at or clock.now()
             session.flush()
         ledger = select(Message.contact_id, Message.channel, Message.status, Message.reason, Message.variant_id) \

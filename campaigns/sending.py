@@ -15,9 +15,10 @@ from core.settings import Settings
 
 
 def due_campaigns(session: Session, *, now: datetime | None = None) -> list[int]:
-    """Campaigns with work: scheduled ones whose time has come, and those sending (later send times, retries)."""
+    """Campaigns with work: scheduled ones whose time has come, and those sending (later send times, retries).
+    Journey steps' campaigns are dispatched by the journeys' own tick."""
     moment = now or clock.now()
-    query = select(Campaign.id).where(or_(
+    query = select(Campaign.id).where(Campaign.kind == "campaign", or_(
         Campaign.status == "sending",
         (Campaign.status == "scheduled") & (Campaign.scheduled_at <= moment),
     )).order_by(Campaign.scheduled_at, Campaign.id)
@@ -28,6 +29,9 @@ def start_campaign(session: Session, settings: Settings, campaign: Campaign, *, 
                    actor: str = "cli") -> PlanReport:
     """Plan a draft or scheduled campaign for real (with `now`, even before its scheduled time) and set it
     sending; for a campaign already sending, the plan report of its ledger."""
+    if campaign.kind == "journey":
+        raise CampaignStateError(f"campaign {campaign.name!r} backs a journey step: `relance journey advance` (or "
+                                 "the worker) sends its messages as enrollments reach the step")
     if campaign.status in ("completed", "cancelled"):
         raise CampaignStateError(f"campaign {campaign.name!r} is {campaign.status}")
     if campaign.status == "paused":

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from campaigns.definition import CampaignDefinition, CampaignDefinitionError, parse_campaign
+from campaigns.definition import CampaignDefinition, CampaignDefinitionError, SendOptions, parse_campaign
 from core import clock
 from core.db import rowcount
 from core.models import AuditLog, Campaign, Cost, Message, Template, Variant
@@ -40,8 +40,9 @@ def get_campaign(session: Session, name_or_id: str | int) -> Campaign:
 
 
 def list_campaigns(session: Session) -> list[Campaign]:
-    """Every campaign, newest first."""
-    return list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())))
+    """Every campaign, newest first (not the campaigns behind journeys' send steps: see `relance journey`)."""
+    return list(session.scalars(select(Campaign).where(Campaign.kind == "campaign")
+                                .order_by(Campaign.created_at.desc(), Campaign.id.desc())))
 
 
 def definition_of(campaign: Campaign) -> CampaignDefinition:
@@ -62,6 +63,15 @@ def _check_references(session: Session, definition: CampaignDefinition) -> None:
                 get_segment(session, name)
             except SegmentNotFound:
                 problems.append((key, f"no segment named {name!r}"))
+    problems += template_problems(session, definition)
+    if problems:
+        raise CampaignDefinitionError(problems)
+
+
+def template_problems(session: Session, definition: SendOptions) -> list[tuple[str, str]]:
+    """Templates the send names that do not exist (the library on disk is synced first) or are for another
+    channel, as (path, why) pairs."""
+    problems: list[tuple[str, str]] = []
     wanted = {(arm.template_for(channel) or "", channel)
               for arm in definition.arms() for channel in definition.channels}
     known = dict(session.execute(select(Template.name, Template.channel)).tuples().all())
@@ -73,8 +83,7 @@ def _check_references(session: Session, definition: CampaignDefinition) -> None:
             problems.append(("template", f"no template named {name!r} (add it to templates/library/)"))
         elif known[name] != channel:
             problems.append(("template", f"template {name!r} is for {known[name]}, not {channel}"))
-    if problems:
-        raise CampaignDefinitionError(problems)
+    return problems
 
 
 def _sync_variants(session: Session, campaign: Campaign, definition: CampaignDefinition) -> None:
@@ -101,10 +110,10 @@ def create_campaign(session: Session, definition: CampaignDefinition | dict[str,
     if campaign is not None and campaign.status not in EDITABLE:
         raise CampaignStateError(f"campaign {parsed.name!r} is {campaign.status}: it can no longer change")
     if campaign is None:
-        campaign = Campaign(name=parsed.name, status="draft")
+        campaign = Campaign(name=parsed.name, status="draft", kind="journey" if parsed.journey else "campaign")
         session.add(campaign)
     campaign.definition = parsed.to_json()
-    campaign.segment_id = get_segment(session, parsed.audience[0]).id
+    campaign.segment_id = get_segment(session, parsed.audience[0]).id if parsed.audience else None
     campaign.channels = parsed.channels
     campaign.holdout = parsed.holdout
     campaign.budget = parsed.budget

@@ -6,6 +6,7 @@ from core.models.consent import Consent, Suppression
 from core.models.contacts import Account, Contact, ContactEventStat, ContactTag, Tag
 from core.models.events import Conversion, Event
 from core.models.feedback import InboundRequest
+from core.models.journeys import Enrollment, EnrollmentStep, Journey, JourneyStep, JourneyVersion
 from core.models.reports import MessageStat, ReportCursor
 from core.models.scoring import ScoringModel
 from core.models.segments import Segment, SegmentMembership, SegmentSnapshot
@@ -14,7 +15,8 @@ from core.models.users import AuditLog, User
 
 __all__ = [
     "Account", "AuditLog", "Base", "Campaign", "Consent", "Contact", "ContactEventStat", "ContactTag",
-    "Conversion", "Cost", "Event", "ExchangeRate", "InboundRequest", "JSONType", "Message", "MessageStat",
+    "Conversion", "Cost", "Enrollment", "EnrollmentStep", "Event", "ExchangeRate", "InboundRequest", "JSONType",
+    "Journey", "JourneyStep", "JourneyVersion", "Message", "MessageStat",
     "ReportCursor", "ScoringModel", "Segment", "SegmentMembership", "SegmentSnapshot", "Suppression", "Tag",
     "Template", "TemplateVersion", "Timestamped", "UTCDateTime", "User", "Variant",
 ]

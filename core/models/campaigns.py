@@ -22,6 +22,9 @@ class Campaign(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     # draft | scheduled | planning | sending | paused | completed | cancelled
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    # campaign (sent to a segment) | journey (backs one send step of a journey version: its audience is the
+    # enrollments that reach the step, it stays open while the journey runs)
+    kind: Mapped[str] = mapped_column(String(16), default="campaign")
     definition: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the campaign-as-code document
     segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
     channels: Mapped[list[str]] = mapped_column(JSONType, default=list)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 06:14:39.079308
+Create Date: 2026-12-06 02:56:37.431462
 """
 from collections.abc import Sequence
 
@@ -74,6 +74,29 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('inbound_requests', schema=None) as batch_op:
         batch_op.create_index('ix_inbound_requests_status_id', ['status', 'id'], unique=False)
+
+    op.create_table('journeys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('status_reason', sa.Text(), nullable=True),
+    sa.Column('draft', core.models.base.JSONType, nullable=False),
+    sa.Column('current_version', sa.Integer(), nullable=True),
+    sa.Column('live_since', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('events_scanned_until', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('goals_swept_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('trigger_state', core.models.base.JSONType, nullable=False),
+    sa.Column('lease_owner', sa.String(length=64), nullable=True),
+    sa.Column('lease_expires_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('archived_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_journeys')),
+    sa.UniqueConstraint('name', name=op.f('uq_journeys_name'))
+    )
+    with op.batch_alter_table('journeys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_journeys_status'), ['status'], unique=False)
 
     op.create_table('report_cursors',
     sa.Column('name', sa.String(length=32), nullable=False),
@@ -179,6 +202,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('definition', core.models.base.JSONType, nullable=False),
     sa.Column('segment_id', sa.Integer(), nullable=True),
     sa.Column('channels', core.models.base.JSONType, nullable=False),
@@ -250,6 +274,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_contacts_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_contacts_score'), ['score'], unique=False)
 
+    op.create_table('journey_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('journey_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('definition', core.models.base.JSONType, nullable=False),
+    sa.Column('published_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('published_by', sa.String(length=120), nullable=True),
+    sa.ForeignKeyConstraint(['journey_id'], ['journeys.id'], name=op.f('fk_journey_versions_journey_id_journeys'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_journey_versions')),
+    sa.UniqueConstraint('journey_id', 'number', name=op.f('uq_journey_versions_journey_id_number'))
+    )
     op.create_table('segment_snapshots',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('segment_id', sa.Integer(), nullable=False),
@@ -353,6 +388,33 @@ def upgrade() -> None:
     with op.batch_alter_table('costs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_costs_campaign_id'), ['campaign_id'], unique=False)
 
+    op.create_table('enrollments',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('journey_id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('entry_key', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('step', sa.String(length=64), nullable=False),
+    sa.Column('due_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('arrived_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('woken_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('held_out', sa.Boolean(), nullable=False),
+    sa.Column('entered_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('exited_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('exit_reason', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_enrollments_contact_id_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['journey_id'], ['journeys.id'], name=op.f('fk_enrollments_journey_id_journeys'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['version_id'], ['journey_versions.id'], name=op.f('fk_enrollments_version_id_journey_versions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enrollments')),
+    sa.UniqueConstraint('journey_id', 'contact_id', 'entry_key', name=op.f('uq_enrollments_journey_id_contact_id_entry_key'))
+    )
+    with op.batch_alter_table('enrollments', schema=None) as batch_op:
+        batch_op.create_index('ix_enrollments_contact', ['contact_id'], unique=False)
+        batch_op.create_index('ix_enrollments_due', ['version_id', 'step', 'due_at'], unique=False, sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
+        batch_op.create_index('ix_enrollments_journey_entered', ['journey_id', 'entered_at'], unique=False)
+        batch_op.create_index('uq_enrollments_active_contact', ['journey_id', 'contact_id'], unique=True, sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
+
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('contact_id', sa.Integer(), nullable=True),
@@ -373,6 +435,21 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_contact_type_occurred', ['contact_id', 'type', 'occurred_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_message_id'), ['message_id'], unique=False)
         batch_op.create_index('ix_events_type_occurred', ['type', 'occurred_at'], unique=False)
+
+    op.create_table('journey_steps',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('step', sa.String(length=64), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_journey_steps_campaign_id_campaigns'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['version_id'], ['journey_versions.id'], name=op.f('fk_journey_steps_version_id_journey_versions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_journey_steps')),
+    sa.UniqueConstraint('version_id', 'step', name=op.f('uq_journey_steps_version_id_step'))
+    )
+    with op.batch_alter_table('journey_steps', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_journey_steps_campaign_id'), ['campaign_id'], unique=False)
 
     op.create_table('segment_memberships',
     sa.Column('segment_id', sa.Integer(), nullable=False),
@@ -396,6 +473,25 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_variants')),
     sa.UniqueConstraint('campaign_id', 'name', name=op.f('uq_variants_campaign_id_name'))
     )
+    op.create_table('enrollment_steps',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('enrollment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('step', sa.String(length=64), nullable=False),
+    sa.Column('visit', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('outcome', sa.String(length=64), nullable=True),
+    sa.Column('next_step', sa.String(length=64), nullable=True),
+    sa.Column('message_id', sa.String(length=36), nullable=True),
+    sa.Column('at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['enrollment_id'], ['enrollments.id'], name=op.f('fk_enrollment_steps_enrollment_id_enrollments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['version_id'], ['journey_versions.id'], name=op.f('fk_enrollment_steps_version_id_journey_versions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enrollment_steps')),
+    sa.UniqueConstraint('enrollment_id', 'step', 'visit', name=op.f('uq_enrollment_steps_enrollment_id_step_visit'))
+    )
+    with op.batch_alter_table('enrollment_steps', schema=None) as batch_op:
+        batch_op.create_index('ix_enrollment_steps_version_step', ['version_id', 'step', 'next_step'], unique=False)
+
     op.create_table('messages',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -490,11 +586,19 @@ def downgrade() -> None:
         batch_op.drop_index('ix_messages_campaign_status_due')
 
     op.drop_table('messages')
+    with op.batch_alter_table('enrollment_steps', schema=None) as batch_op:
+        batch_op.drop_index('ix_enrollment_steps_version_step')
+
+    op.drop_table('enrollment_steps')
     op.drop_table('variants')
     with op.batch_alter_table('segment_memberships', schema=None) as batch_op:
         batch_op.drop_index('ix_segment_memberships_contact')
 
     op.drop_table('segment_memberships')
+    with op.batch_alter_table('journey_steps', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_journey_steps_campaign_id'))
+
+    op.drop_table('journey_steps')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_type_occurred')
         batch_op.drop_index(batch_op.f('ix_events_message_id'))
@@ -502,6 +606,13 @@ def downgrade() -> None:
         batch_op.drop_index('ix_events_campaign_type')
 
     op.drop_table('events')
+    with op.batch_alter_table('enrollments', schema=None) as batch_op:
+        batch_op.drop_index('uq_enrollments_active_contact', sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
+        batch_op.drop_index('ix_enrollments_journey_entered')
+        batch_op.drop_index('ix_enrollments_due', sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
+        batch_op.drop_index('ix_enrollments_contact')
+
+    op.drop_table('enrollments')
     with op.batch_alter_table('costs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_costs_campaign_id'))
 
@@ -525,6 +636,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_segment_snapshots_segment_id'))
 
     op.drop_table('segment_snapshots')
+    op.drop_table('journey_versions')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contacts_score'))
         batch_op.drop_index(batch_op.f('ix_contacts_phone'))
@@ -546,6 +658,10 @@ def downgrade() -> None:
     op.drop_table('report_send_days')
     op.drop_table('report_ledger_days')
     op.drop_table('report_cursors')
+    with op.batch_alter_table('journeys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_journeys_status'))
+
+    op.drop_table('journeys')
     with op.batch_alter_table('inbound_requests', schema=None) as batch_op:
         batch_op.drop_index('ix_inbound_requests_status_id')
 
