@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     unknown_grace_seconds: float = 900
     max_send_attempts: int = 5
     dispatch_interval_seconds: int = 30  # how often `relance worker` looks for campaigns with work due
+    # Journeys: how often `relance worker` runs a tick (enroll, advance, dispatch), enrollments moved per statement,
+    # the SQLite write lease of an advancing worker, how late an event may be recorded and still trigger or wake
+    # (events are read in a window overlapping the previous tick's by this much), and how often every waiting
+    # enrollment is checked against goals and exits stated on contact records (events check them at once).
+    journey_interval_seconds: int = 60
+    journey_batch_size: int = Field(default=20_000, ge=1)
+    journey_lease_seconds: float = 300
+    journey_event_lateness_seconds: float = 600
+    journey_goal_sweep_seconds: float = 3600
     # Reports: how revenue is credited to campaigns (last-touch | first-touch | linear | time-decay), over which
     # lookback window, the time-decay half-life, and who receives the weekly PDF (comma-separated or JSON list).
     attribution_model: Literal["last-touch", "first-touch", "linear", "time-decay"] = "last-touch"

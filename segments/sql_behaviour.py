@@ -62,7 +62,8 @@ def _property_filter(ctx: Context, key: str, match: PropertyMatch) -> ColumnElem
     return compare(target, match.op, match.value)
 
 
-def _event_filters(ctx: Context, node: EventCondition) -> list[ColumnElement[bool]]:
+def event_filters(ctx: Context, node: EventCondition) -> list[ColumnElement[bool]]:
+    """WHERE clauses over `Event` for the condition's type, time window, campaign and property filters."""
     filters: list[ColumnElement[bool]] = [Event.type == node.event]
     start, end = since(ctx, node), until(node)
     if start is not None:
@@ -104,7 +105,7 @@ def event_condition(ctx: Context, node: EventCondition) -> ColumnElement[bool]:
     shape = count_shape(node.count)
     if uses_stats(node):
         return _stats_condition(ctx, node, shape)
-    filters = _event_filters(ctx, node)
+    filters = event_filters(ctx, node)
     if shape != "general":
         found = exists().where(Event.contact_id == Contact.id, *filters)
         return found if shape == "at_least_once" else ~found

@@ -1,0 +1,1 @@
+"""Nurturing journeys: the step language, versions, enrollments, set-based advancement and triggers."""
