@@ -15,6 +15,7 @@ from cli import (
     feedback,
     forms,
     imports,
+    journeys,
     reports,
     scoring,
     segments,
@@ -28,7 +29,7 @@ from core.migrate import alembic_config, current_revision, upgrade
 
 app = typer.Typer(
     name="relance",
-    help="Relance — marketing automation: contacts, segments, scoring, campaigns, feedback and ROI.",
+    help="Relance — marketing automation: contacts, segments, scoring, campaigns, journeys, feedback and ROI.",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -37,6 +38,7 @@ app.add_typer(contacts.app, name="contacts")
 app.add_typer(segments.app, name="segment")
 app.add_typer(templates.app, name="template")
 app.add_typer(campaigns.app, name="campaign")
+app.add_typer(journeys.app, name="journey")
 app.add_typer(scoring.app, name="score")
 app.add_typer(reports.app, name="report")
 app.add_typer(feedback.app, name="feedback")

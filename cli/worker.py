@@ -1,5 +1,5 @@
-"""`relance worker`: serves the Prefect deployments (segment refresh, scoring, feedback, due campaigns, reports)
-with their schedules; on the embedded default it first starts a local Prefect API server."""
+"""`relance worker`: serves the Prefect deployments (segment refresh, scoring, feedback, due campaigns, journeys,
+reports) with their schedules; on the embedded default it first starts a local Prefect API server."""
 
 from __future__ import annotations
 

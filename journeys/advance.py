@@ -185,7 +185,8 @@ def _enroll_triggered(session: Session, settings: Settings, journey: Journey, lo
     version, spec = loaded.current
     if spec.trigger_event is not None:
         return enroll(session, journey, version.id, version.number, spec,
-                      event_source(session, spec, window.since, window.until), now)
+                      event_source(session, spec, window.since, window.until), now,
+                      default_timezone=settings.default_timezone)
     trigger = spec.document.trigger
     if not isinstance(trigger, DateTrigger):
         return 0
@@ -193,7 +194,8 @@ def _enroll_triggered(session: Session, settings: Settings, journey: Journey, lo
     state = dict(journey.trigger_state.get("zones", {}))
     for day, zones in ready_zones(trigger, state, now).items():
         source = anniversary_source(session, trigger, day, zones, settings.default_timezone)
-        enrolled += enroll(session, journey, version.id, version.number, spec, source, now)
+        enrolled += enroll(session, journey, version.id, version.number, spec, source, now,
+                           default_timezone=settings.default_timezone)
         state.update({zone: day.isoformat() for zone in zones})
     journey.trigger_state = {**journey.trigger_state, "zones": state}
     return enrolled

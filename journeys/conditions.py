@@ -152,22 +152,24 @@ def compile_journey_condition(session: Session, condition: Condition, anchor: An
         return _step_did(session, condition, anchor)
     if isinstance(condition, EventSince):
         ctx = make_context(session)
+        # Correlated by hand: the enrollment's columns live two levels up (the batch being updated).
         return exists().where(Event.contact_id == Contact.id, Event.occurred_at >= anchor.entered_at,
-                              *event_filters(ctx, condition.condition))
+                              *event_filters(ctx, condition.condition)).correlate_except(Event)
     return compile_condition(session, condition.node)
 
 
 def _step_did(session: Session, condition: StepDid, anchor: Anchor) -> ColumnElement[bool]:
     log = select(EnrollmentStep.message_id).where(EnrollmentStep.enrollment_id == anchor.enrollment_id,
-                                                  EnrollmentStep.step == condition.step)
+                                                  EnrollmentStep.step == condition.step) \
+        .correlate_except(EnrollmentStep)
     if condition.did in DID_STATUSES:
         return exists().where(Message.id.in_(log.scalar_subquery()),
-                              Message.status.in_(DID_STATUSES[condition.did]))
+                              Message.status.in_(DID_STATUSES[condition.did])).correlate_except(Message)
     found = and_(Event.message_id.in_(log.scalar_subquery()), Event.type.in_(DID_EVENTS[condition.did]))
     if condition.did == "opened":  # privacy proxies and scanners open everything: only people count
         machine = json_value(make_context(session), Event.properties, "machine", "boolean")
         found = and_(found, or_(machine.is_(None), machine.is_(False)))
-    return exists().where(found)
+    return exists().where(found).correlate_except(Event)
 
 
 def describe(condition: Condition) -> str:

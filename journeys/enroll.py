@@ -7,13 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, cast, exists, literal, not_, select
+from sqlalchemy import Integer, String, and_, cast, exists, literal, not_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns import hashing
 from core.db import dialect_insert
 from core.models import Contact, Enrollment, Journey, UTCDateTime
 from journeys import events
+from journeys.arrival import set_next_due
+from journeys.batch import BATCH, B, claim_ids
 from journeys.checks import JourneySpec
 from journeys.clocktime import Duration
 from journeys.conditions import Anchor, compile_journey_condition
@@ -38,9 +40,9 @@ def _already_there(session: Session, spec: JourneySpec, now: datetime) -> list[A
 
 
 def enroll(session: Session, journey: Journey, version_id: int, version: int, spec: JourneySpec, source: Any,
-           now: datetime) -> int:
+           now: datetime, *, default_timezone: str) -> int:
     """Enroll the contacts of `source` (a subquery with contact_id and occurrence, the entry's distinguishing
-    text); returns how many enrollments were created."""
+    text); returns how many enrollments were created. A journey that starts with a wait starts counting now."""
     hashing.prepare(session)
     skip = _already_there(session, spec, now)
     conditions = [Contact.erased_at.is_(None), *[not_(condition) for condition in skip]]
@@ -61,6 +63,13 @@ def enroll(session: Session, journey: Journey, version_id: int, version: int, sp
     ids = [int(value) for value in session.scalars(statement)]
     if ids:
         events.record_entered(session, journey, version, ids, now)
+    if ids and spec.kinds[spec.first_step] == "wait":
+        for start in range(0, len(ids), 10_000):
+            claim_ids(session, select(Enrollment.id).where(Enrollment.id.in_(ids[start:start + 10_000])))
+            session.execute(update(BATCH).values(next_step=spec.first_step))
+            set_next_due(session, spec, now, default_timezone)
+            session.execute(update(Enrollment).where(Enrollment.id == B.enrollment_id).values(due_at=B.next_due),
+                            execution_options={"synchronize_session": False})
     return len(ids)
 
 

@@ -72,7 +72,8 @@ def _trigger_kind(data: Any) -> str | None:
     if data == "manual":
         return "manual"
     if isinstance(data, BaseModel):
-        return {SegmentTrigger: "segment", EventTrigger: "event", DateTrigger: "date"}.get(type(data))
+        tags: dict[type[BaseModel], str] = {SegmentTrigger: "segment", EventTrigger: "event", DateTrigger: "date"}
+        return tags.get(type(data))
     if isinstance(data, dict):
         for key in ("segment", "event", "date"):
             if key in data:
@@ -211,7 +212,7 @@ class UpdateStep(_Step):
 class ExitStep(_Step):
     """`exit: true` (or a reason): the enrollment ends here, completed."""
 
-    exit: bool | str = True
+    exit: bool | str
 
 
 STEP_KEYS = ("send", "wait", "branch", "split", "update", "exit")
@@ -219,8 +220,9 @@ STEP_KEYS = ("send", "wait", "branch", "split", "update", "exit")
 
 def _step_kind(data: Any) -> str | None:
     if isinstance(data, BaseModel):
-        return {SendStep: "send", WaitStep: "wait", BranchStep: "branch", SplitStep: "split", UpdateStep: "update",
-                ExitStep: "exit"}.get(type(data))
+        tags: dict[type[BaseModel], str] = {SendStep: "send", WaitStep: "wait", BranchStep: "branch",
+                                            SplitStep: "split", UpdateStep: "update", ExitStep: "exit"}
+        return tags.get(type(data))
     if isinstance(data, dict):
         found = [key for key in STEP_KEYS if key in data]
         return found[0] if len(found) == 1 else None

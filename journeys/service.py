@@ -13,8 +13,10 @@ from campaigns.service import cancel_campaign
 from core import clock
 from core.db import rowcount
 from core.models import AuditLog, Campaign, Enrollment, Journey, JourneyStep, JourneyVersion
+from core.settings import Settings
 from journeys import events
 from journeys.checks import JourneySpec, check_document, check_references
+from journeys.enroll import enroll
 from journeys.sends import journey_campaigns
 
 
@@ -101,6 +103,18 @@ def save_draft(session: Session, document: dict[str, Any], *, actor: str = "cli"
     audit(session, actor, "draft updated", journey, definition=stored)
     session.flush()
     return journey, "updated" if live is None or live.definition != stored else "unchanged"
+
+
+def enroll_now(session: Session, settings: Settings, journey: Journey, source: Any) -> int:
+    """Enroll the contacts of `source` (see journeys.triggers) into the live version now; returns how many
+    entered (those already in it, or barred by the re-entry rule, are skipped)."""
+    if journey.status in ("draft", "archived"):
+        raise JourneyStateError(f"journey {journey.name!r} is {journey.status}: publish it first"
+                                if journey.status == "draft" else f"journey {journey.name!r} is archived")
+    version = current_version(session, journey)
+    assert version is not None
+    return enroll(session, journey, version.id, version.number, spec_of(version), source, clock.now(),
+                  default_timezone=settings.default_timezone)
 
 
 def pause_journey(session: Session, journey: Journey, reason: str = "paused by hand", *,

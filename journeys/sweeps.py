@@ -32,13 +32,13 @@ UNREACHABLE_EVENTS = ("consent.changed", "email.unsubscribed", "email.bounced", 
 
 @dataclass(frozen=True)
 class Window:
-    """Events that occurred in (since, until]."""
+    """Events that occurred in [since, until] (windows overlap: what they trigger is idempotent)."""
 
     since: datetime
     until: datetime
 
     def of(self, types: tuple[str, ...] | list[str]) -> Any:
-        return and_(Event.type.in_(list(types)), Event.occurred_at > self.since, Event.occurred_at <= self.until)
+        return and_(Event.type.in_(list(types)), Event.occurred_at >= self.since, Event.occurred_at <= self.until)
 
 
 def wake(session: Session, journey_id: int, version_id: int, step: str, spec: JourneySpec, window: Window,
@@ -47,7 +47,7 @@ def wake(session: Session, journey_id: int, version_id: int, step: str, spec: Jo
     awaited = spec.waits_for[step]
     wait = spec.document.step(step).wait
     ctx = make_context(session)
-    matched = [*event_filters(ctx, awaited), Event.occurred_at > window.since, Event.occurred_at <= window.until,
+    matched = [*event_filters(ctx, awaited), Event.occurred_at >= window.since, Event.occurred_at <= window.until,
                Event.occurred_at >= Enrollment.arrived_at]
     if wait.step is not None:
         sent = select(EnrollmentStep.message_id).where(EnrollmentStep.enrollment_id == Enrollment.id,

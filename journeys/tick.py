@@ -51,14 +51,15 @@ def live_journeys(engine: Engine, name: str | None = None) -> list[int]:
         return list(session.scalars(query))
 
 
-def tick(engine: Engine, settings: Settings, *, journey: str | None = None, dispatch: bool = True,
-         owner: str | None = None, backends: Mapping[str, Backend] | None = None,
+def tick(engine: Engine, settings: Settings, *, journey: str | None = None, journey_ids: list[int] | None = None,
+         dispatch: bool = True, owner: str | None = None, backends: Mapping[str, Backend] | None = None,
          batch_size: int | None = None) -> TickReport:
-    """Advance every live journey (or one) once, then dispatch their due messages."""
+    """Advance every live journey (or the one named, or those of `journey_ids`) once, then dispatch their due
+    messages."""
     started = time.perf_counter()
     owner = owner or default_owner()
     report = TickReport()
-    ids = live_journeys(engine, journey)
+    ids = journey_ids if journey_ids is not None else live_journeys(engine, journey)
     for journey_id in ids:
         report.journeys.append(advance_journey(engine, settings, journey_id, owner=owner, batch_size=batch_size))
     if dispatch and ids:

@@ -27,7 +27,7 @@ def event_source(session: Session, spec: JourneySpec, since: datetime, until: da
     assert spec.trigger_event is not None
     ctx = make_context(session)
     return (select(Event.contact_id.label("contact_id"), occurrence_text("event:", Event.id).label("occurrence"))
-            .where(*event_filters(ctx, spec.trigger_event), Event.occurred_at > since, Event.occurred_at <= until,
+            .where(*event_filters(ctx, spec.trigger_event), Event.occurred_at >= since, Event.occurred_at <= until,
                    Event.contact_id.is_not(None))
             .subquery("triggered"))
 
@@ -38,11 +38,11 @@ def members_source(query: Any, occurrence: str) -> Any:
     return select(ids.c[0].label("contact_id"), literal(occurrence, String).label("occurrence")).subquery("members")
 
 
-def keys_source(keys: list[str]) -> Any:
+def keys_source(keys: list[str], occurrence: str) -> Any:
     """Contacts named by email or id (unknown keys are skipped)."""
     emails = [key.strip().lower() for key in keys if "@" in key]
     ids = [int(key) for key in keys if key.strip().isdigit()]
-    return select(Contact.id.label("contact_id"), literal("list", String).label("occurrence")) \
+    return select(Contact.id.label("contact_id"), literal(occurrence, String).label("occurrence")) \
         .where(or_(Contact.email.in_(emails), Contact.id.in_(ids))).subquery("listed")
 
 

@@ -94,7 +94,8 @@ def publish(session: Session, settings: Settings, journey: Journey, *, migrate: 
     if first and isinstance(spec.document.trigger, SegmentTrigger) and spec.document.trigger.include_members:
         members = members_query(session, get_segment(session, spec.document.trigger.segment))
         result.enrolled = enroll(session, journey, version.id, number, spec,
-                                 members_source(members, f"segment:{clock.now().isoformat()}"), clock.now())
+                                 members_source(members, f"segment:{clock.now().isoformat()}"), clock.now(),
+                                 default_timezone=settings.default_timezone)
     audit(session, actor, "published", journey, version=number, migrated=result.migrated)
     session.flush()
     return result
