@@ -36,7 +36,7 @@ from journeys.service import (
     versions_of,
 )
 from journeys.status import journey_status
-from journeys.tick import tick
+from journeys.tick import summarise, tick, unfinished
 from journeys.triggers import chunks, keys_source, members_source
 from journeys.versions import parse_mapping, publish
 from segments.service import SegmentNotFound, get_segment, keys_from_csv, members_query
@@ -222,22 +222,32 @@ def preview(name: str = NAME, contact: str = typer.Option(..., "--contact", help
 @app.command("advance")
 def advance(
     journey: str = typer.Option(None, "--journey", help="Only this journey."),
-    until_idle: bool = typer.Option(False, "--until-idle", help="Tick again while ticks do something; then exit."),
-    every: float = typer.Option(None, "--every", help="Keep ticking every SECONDS until interrupted."),
+    until_idle: bool = typer.Option(False, "--until-idle", help="Tick again while ticks do something."),
+    until_done: bool = typer.Option(False, "--until-done", help="Tick until every enrollment of the live journeys "
+                                    "has finished and their messages are settled (waits included)."),
+    every: float = typer.Option(None, "--every", help="Seconds between ticks (with --until-done: between idle "
+                                "ticks, default 1); alone: tick forever at that pace."),
     as_json: bool = JSON,
 ) -> None:
     """Run one tick now: enroll from triggers, advance what is due, dispatch what became sendable. Any number of
-    workers may run at once (claims are exclusive)."""
+    workers may run at once (claims are exclusive); `relance worker` runs the same tick on a schedule."""
     reports = []
     while True:
         report = tick(engine(), settings(), journey=journey)
         reports.append(report)
         if not as_json:
             print_tick(console, report)
+        if until_done:
+            if not unfinished(engine(), journey):
+                break
+            if not report.busy:
+                time.sleep(every if every is not None else 1.0)
+            continue
         if every is not None:
             time.sleep(every)
             continue
         if not (until_idle and report.busy):
             break
     if as_json:
-        print_json(reports[-1].as_dict() if len(reports) == 1 else [item.as_dict() for item in reports])
+        looping = until_done or until_idle or every is not None
+        print_json(summarise(reports) if looping else reports[-1].as_dict())

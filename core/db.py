@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -34,6 +35,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _configure_sqlite)
+        _functions_of(engine)  # the listener that registers SQL functions on new connections, added up front
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -90,6 +92,26 @@ def least(session: Session) -> Any:
 
 
 SQLiteFunction = tuple[str, int, Any]  # name, number of arguments, Python callable
+_REGISTERING = threading.Lock()
+
+
+def _functions_of(engine: Engine) -> dict[str, SQLiteFunction]:
+    """The SQL functions every new connection of this SQLite engine gets, by name. Its one "connect" listener is
+    added the first time (at creation for engines of `make_engine`): adding listeners while other threads
+    connect would break SQLAlchemy's iteration over them."""
+    with _REGISTERING:
+        known: dict[str, SQLiteFunction] | None = engine.__dict__.get("_relance_sqlite_functions")
+        if known is None:
+            known = engine.__dict__["_relance_sqlite_functions"] = {}
+
+            def register_all(dbapi_connection: Any, *_: Any) -> None:
+                with _REGISTERING:
+                    functions = list(known.values())
+                for name, arity, function in functions:
+                    dbapi_connection.create_function(name, arity, function, deterministic=True)
+
+            event.listen(engine, "connect", register_all)
+        return known
 
 
 def ensure_sqlite_functions(session: Session, functions: tuple[SQLiteFunction, ...]) -> None:
@@ -99,17 +121,12 @@ def ensure_sqlite_functions(session: Session, functions: tuple[SQLiteFunction, .
     engine = bind if isinstance(bind, Engine) else bind.engine
     if engine.dialect.name != "sqlite":
         return
-
-    def register(dbapi_connection: Any, *_: Any) -> None:
-        for name, arity, function in functions:
-            dbapi_connection.create_function(name, arity, function, deterministic=True)
-
-    key = tuple(name for name, _, _ in functions)
-    registered: set[tuple[str, ...]] = engine.__dict__.setdefault("_relance_sqlite_functions", set())
-    if key not in registered:
-        event.listen(engine, "connect", register)
-        registered.add(key)
-    register(session.connection().connection.driver_connection)
+    known = _functions_of(engine)
+    with _REGISTERING:
+        known.update({function[0]: function for function in functions})
+    connection: Any = session.connection().connection.driver_connection
+    for name, arity, function in functions:
+        connection.create_function(name, arity, function, deterministic=True)
 
 
 def rowcount(result: Any) -> int:

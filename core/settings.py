@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # enrollment is checked against goals and exits stated on contact records (events check them at once).
     journey_interval_seconds: int = 60
     journey_batch_size: int = Field(default=20_000, ge=1)
-    journey_lease_seconds: float = 300
+    journey_lease_seconds: float = 30  # renewed by every batch; a killed worker's lease frees this soon
     journey_event_lateness_seconds: float = 600
     journey_goal_sweep_seconds: float = 3600
     # Reports: how revenue is credited to campaigns (last-touch | first-touch | linear | time-decay), over which

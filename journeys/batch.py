@@ -106,7 +106,8 @@ def claim_ids(session: Session, picked: Any) -> int:
                    Enrollment.woken_at.is_not(None), Contact.timezone, Contact.country)
             .join(chosen, chosen.c.id == Enrollment.id).join(Contact, Contact.id == Enrollment.contact_id))
     columns = ["enrollment_id", "contact_id", "held_out", "entered_at", "woken", "timezone", "country"]
-    result = session.execute(insert(BATCH).from_select(columns, rows))
+    result = session.connection().execute(insert(BATCH).from_select(columns, rows),
+                                          execution_options={"preserve_rowcount": True})
     count = rowcount(result)
     if count and session.get_bind().dialect.name == "postgresql" and count > 1000:
         session.execute(text("ANALYZE journey_batch"))

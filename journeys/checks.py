@@ -221,7 +221,8 @@ def _send_options(document: JourneyDocument, step: SendStep, path: str, problems
     try:
         return parse_send_options(merged)
     except CampaignDefinitionError as exc:
-        for inner, why in exc.problems:
+        for inner, text in exc.problems:
+            why = "unknown key" if text.startswith("Extra inputs are not permitted") else text
             key = inner.split(".")[0].split("[")[0]
             where = inner if key in shared and key not in step.send else f"{path}.send.{inner}".rstrip(".")
             if (where, why) not in problems:
@@ -264,5 +265,5 @@ def _segment_problems(session: Session, condition: Condition, path: str) -> Prob
     try:
         resolve_segments(session, None, walk(condition.node, ""))
     except SegmentDefinitionError as exc:
-        return [(f"{path}.{inner}" if inner else path, why) for inner, why in exc.problems]
+        return [(f"{path}.{inner.lstrip('.')}" if inner.lstrip(".") else path, why) for inner, why in exc.problems]
     return []

@@ -15,7 +15,7 @@ from campaigns.dispatcher import BatchResult, Dispatcher, default_owner
 from campaigns.ledger import has_open_messages
 from connectors.base import Backend
 from core.db import session_scope
-from core.models import Campaign, Journey
+from core.models import Campaign, Enrollment, Journey
 from core.settings import Settings
 from journeys.advance import JourneyTick, advance_journey
 from journeys.sends import journey_campaigns
@@ -43,6 +43,25 @@ class TickReport:
                 "retried": self.retried, "seconds": round(self.seconds, 3)}
 
 
+def summarise(reports: list[TickReport]) -> dict[str, Any]:
+    """Several ticks as one summary (totals per journey and for the dispatcher)."""
+    per: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for item in report.journeys:
+            entry = per.setdefault(item.journey, {"journey": item.journey, "enrolled": 0, "woken": 0, "steps": {},
+                                                  "messages": 0, "finished": {}})
+            entry["enrolled"] += item.enrolled
+            entry["woken"] += item.woken
+            entry["messages"] += item.ledgered
+            for key, counts in (("steps", item.acted), ("finished", item.finished)):
+                for name, count in counts.items():
+                    if count:
+                        entry[key][name] = entry[key].get(name, 0) + count
+    return {"ticks": len(reports), "journeys": list(per.values()), "sent": sum(item.sent for item in reports),
+            "failed": sum(item.failed for item in reports), "retried": sum(item.retried for item in reports),
+            "seconds": round(sum(item.seconds for item in reports), 3)}
+
+
 def live_journeys(engine: Engine, name: str | None = None) -> list[int]:
     with session_scope(engine) as session:
         query = select(Journey.id).where(Journey.status == "live").order_by(Journey.id)
@@ -66,6 +85,19 @@ def tick(engine: Engine, settings: Settings, *, journey: str | None = None, jour
         _dispatch(engine, settings, ids, report, owner, backends)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def unfinished(engine: Engine, journey: str | None = None) -> bool:
+    """Whether a live journey (or the one named) still has active enrollments or messages not settled."""
+    ids = live_journeys(engine, journey)
+    with session_scope(engine) as session:
+        for journey_id in ids:
+            if session.scalar(select(Enrollment.id).where(Enrollment.journey_id == journey_id,
+                                                          Enrollment.status == "active").limit(1)) is not None:
+                return True
+            if any(has_open_messages(session, campaign_id) for campaign_id in journey_campaigns(session, journey_id)):
+                return True
+    return False
 
 
 def _dispatch(engine: Engine, settings: Settings, journey_ids: list[int], report: TickReport, owner: str,
