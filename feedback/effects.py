@@ -1,4 +1,4 @@
-"""What feedback changes: the message state machine and the contact's reachability and consent."""
+"""What feedback changes: ledger statuses (through core.ledger, forward only) and the contact's reachability and consent."""
 
 from __future__ import annotations
 
