@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import BIT, UUID
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db import ensure_sqlite_functions
+from core.dialect import ensure_sqlite_functions, is_sqlite
 
 BUCKETS = 2**32  # a bucket is the first 32 bits of md5(key): uniform over [0, 2**32)
 
@@ -56,7 +56,7 @@ def message_id_sql(session: Session, campaign_id: int, contact_id: Any, rotation
     else:
         key = (literal(f"{campaign_id}|", String) + cast(contact_id, String) + literal("|", String)
                + cast(rotation, String))
-    if session.get_bind().dialect.name == "sqlite":
+    if is_sqlite(session):
         return func.relance_md5_uuid(key)
     return cast(cast(func.md5(key), UUID), String)
 
@@ -64,6 +64,6 @@ def message_id_sql(session: Session, campaign_id: int, contact_id: Any, rotation
 def bucket_sql(session: Session, salt: str, contact_id: Any) -> ColumnElement[int]:
     """SQL for `bucket(salt, contact_id)`."""
     key = literal(f"{salt}:", String) + cast(contact_id, String)
-    if session.get_bind().dialect.name == "sqlite":
+    if is_sqlite(session):
         return func.relance_md5_bucket(key)
     return cast(cast(literal("x", String) + func.substr(func.md5(key), 1, 8), BIT(32)), BigInteger)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
 from core import clock
-from core.db import rowcount
+from core.dialect import rowcount
 from core.models import Contact, Enrollment, Journey, UTCDateTime
 
 _META = MetaData()

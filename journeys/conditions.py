@@ -14,10 +14,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.models import Contact, EnrollmentStep, Event, Message
 from journeys.language import DID
+from segments.compile_context import json_value
 from segments.compiler import compile_condition, make_context
 from segments.language import EventCondition, SegmentDefinitionError, parse_node
 from segments.sql_behaviour import event_filters
-from segments.sqlctx import json_value
 
 DID_STATUSES = {"sent": ("sent", "delivered", "bounced"), "delivered": ("delivered",), "bounced": ("bounced",),
                 "failed": ("failed",)}

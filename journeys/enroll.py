@@ -11,7 +11,7 @@ from sqlalchemy import Integer, String, and_, cast, exists, literal, not_, selec
 from sqlalchemy.orm import Session
 
 from campaigns import hashing
-from core.db import dialect_insert
+from core.dialect import dialect_insert
 from core.models import Contact, Enrollment, Journey, UTCDateTime
 from journeys import events
 from journeys.arrival import set_next_due

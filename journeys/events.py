@@ -10,9 +10,9 @@ from sqlalchemy import String, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from contacts.timeline import record_events_from_select
+from core.dialect import json_object
 from core.models import Enrollment, UTCDateTime
 from journeys.batch import B, acting
-from scoring.sql import json_object
 
 PREFIX = "journey:"
 E = Enrollment.__table__.c
@@ -37,7 +37,7 @@ def record_entered(session: Session, journey: Any, version: int, ids: list[int],
                                  held_out=E.held_out, entry=E.entry_key)
         source = select(*_row(E.contact_id, "journey.entered", at, properties, _key(E.id, ":entered"))) \
             .where(E.id.in_(chunk))
-        total += record_events_from_select(session, source, key_prefix=PREFIX)
+        total += record_events_from_select(session, source)
     return total
 
 
@@ -47,7 +47,7 @@ def record_steps(session: Session, journey: Any, version: int, step: str, kind: 
                              kind=kind, outcome=func.coalesce(B.outcome, ""), next=func.coalesce(B.next_step, ""))
     source = select(*_row(B.contact_id, "journey.step", at, properties, _key(B.enrollment_id, f":step:{step}:1"))) \
         .where(acting())
-    return record_events_from_select(session, source, key_prefix=PREFIX)
+    return record_events_from_select(session, source)
 
 
 def record_exits(session: Session, journey: Any, version: int, step: str, at: datetime) -> int:
@@ -56,7 +56,7 @@ def record_exits(session: Session, journey: Any, version: int, step: str, at: da
                              status=B.finished, reason=func.coalesce(B.reason, ""))
     source = select(*_row(B.contact_id, "journey.exited", at, properties, _key(B.enrollment_id, ":exited"))) \
         .where(B.finished.is_not(None))
-    return record_events_from_select(session, source, key_prefix=PREFIX)
+    return record_events_from_select(session, source)
 
 
 def record_exits_of(session: Session, journey: Any, finished: Any, at: datetime) -> int:
@@ -64,5 +64,5 @@ def record_exits_of(session: Session, journey: Any, finished: Any, at: datetime)
     properties = json_object(session, journey=journey.name, journey_id=journey.id, step=E.step, status=E.status,
                              reason=func.coalesce(E.exit_reason, ""))
     source = select(*_row(E.contact_id, "journey.exited", at, properties, _key(E.id, ":exited"))).where(finished)
-    return record_events_from_select(session, source, key_prefix=PREFIX)
+    return record_events_from_select(session, source)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, case, func, literal, select, update
+from sqlalchemy import String, and_, case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from campaigns import hashing
@@ -19,6 +19,7 @@ from campaigns.definition import SendOptions
 from campaigns.planner import set_send_times, write_ledger
 from campaigns.service import create_campaign, definition_of
 from core import clock
+from core.ledger import cancel_unclaimed_of
 from core.models import Campaign, JourneyStep, JourneyVersion, Message
 from core.settings import Settings
 from journeys.batch import BATCH, B, acting
@@ -86,12 +87,6 @@ def ledger_batch(session: Session, settings: Settings, campaign_id: int, now: da
 def cancel_open_messages(session: Session, campaign_ids: list[int], finished: Any, reason: str) -> int:
     """Messages of these step campaigns not yet claimed, for enrollments in `finished` (a select of
     (contact_id, enrollment_id)), become `cancelled`: a contact who left the journey gets nothing more."""
-    if not campaign_ids:
-        return 0
-    contacts = select(finished.c.contact_id)
-    enrollments = select(finished.c.enrollment_id)
-    result = session.execute(update(Message).where(
-        Message.campaign_id.in_(campaign_ids), Message.status.in_(OPEN), Message.contact_id.in_(contacts),
-        Message.rotation.in_(enrollments)).values(status="cancelled", reason=reason[:64], updated_at=clock.now()),
-        execution_options={"synchronize_session": False})
-    return int(getattr(result, "rowcount", 0) or 0)
+    which = and_(Message.contact_id.in_(select(finished.c.contact_id)),
+                 Message.rotation.in_(select(finished.c.enrollment_id)))
+    return cancel_unclaimed_of(session, campaign_ids, which, reason=reason)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.service import cancel_campaign
 from core import clock
-from core.db import rowcount
+from core.dialect import rowcount
 from core.models import AuditLog, Campaign, Enrollment, Journey, JourneyStep, JourneyVersion
 from core.settings import Settings
 from journeys import events

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import hashing
 from core import clock
-from core.db import dialect_insert
+from core.dialect import dialect_insert
 from core.models import Contact, Enrollment, EnrollmentStep
 from core.settings import Settings
 from journeys import events

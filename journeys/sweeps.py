@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from core.db import rowcount
+from core.dialect import rowcount
+from core.ledger import cancel_unclaimed_of
 from core.models import Contact, Enrollment, EnrollmentStep, Event, Message
 from journeys import events
 from journeys.batch import B, claim_ids
@@ -115,10 +116,8 @@ def cancel_unreachable(session: Session, step_campaigns: list[int], window: Wind
     cancelled = 0
     for channel in ("email", "sms", "mail"):
         lost = select(Contact.id).where(Contact.id.in_(touched), ~reachable_condition(ctx, channel))
-        result = session.execute(update(Message).where(
-            Message.campaign_id.in_(step_campaigns), Message.status == "queued", Message.channel == channel,
-            Message.contact_id.in_(lost)).values(status="cancelled", reason="unreachable", updated_at=window.until),
-            execution_options={"synchronize_session": False})
-        cancelled += rowcount(result)
+        cancelled += cancel_unclaimed_of(session, step_campaigns, and_(Message.channel == channel,
+                                                                       Message.contact_id.in_(lost)),
+                                         reason="unreachable")
     return cancelled
 

@@ -16,9 +16,9 @@ from journeys.clocktime import clock_time
 from journeys.enroll import occurrence_text
 from journeys.language import DateTrigger
 from segments.catalogue import lookup
+from segments.compile_context import json_value, month_day
 from segments.compiler import make_context
 from segments.sql_behaviour import event_filters
-from segments.sqlctx import json_value, month_day
 from segments.timewindows import zones_by_local_date
 
 

@@ -12,11 +12,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session
 
 from contacts.timeline import record_events_from_select
-from core.db import dialect_insert
+from core.dialect import dialect_insert, json_object
 from core.models import Contact, ContactTag, Tag, UTCDateTime
 from journeys.batch import BATCH, B, acting
 from journeys.language import UpdateSpec
-from scoring.sql import json_object
 
 
 def _contacts() -> Any:
@@ -75,4 +74,4 @@ def _record_stage_changes(session: Session, stage: str, *, journey: str, step: s
                      .label("properties"), key.label("dedupe_key"),
                      literal(at, UTCDateTime()).label("created_at"))
               .where(Contact.id.in_(_contacts()), current != stage))
-    record_events_from_select(session, source, key_prefix=f"journey-stage:{journey}:{step}:")
+    record_events_from_select(session, source)

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import rowcount
+from core.dialect import rowcount
 from core.models import Enrollment, Journey, JourneyStep, JourneyVersion
 from core.settings import Settings
 from journeys.arrival import set_next_due

@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from core import clock
 from core.models import Contact, ContactTag, Segment, SegmentMembership, Tag
 from core.settings import get_settings
+from segments.compile_context import Context, ensure_sqlite_functions
 from segments.language import (
     AllNode,
     AnyNode,
@@ -34,7 +35,6 @@ from segments.language import (
 from segments.reachability import reachable_condition
 from segments.sql_behaviour import count_predicate, event_condition
 from segments.sql_fields import POSITIVE_OF, field_condition, two_valued_negation
-from segments.sqlctx import Context, ensure_sqlite_functions
 
 # --- pass 1: walk and resolve segment references (unknown names and cycles are errors) ---------------
 

@@ -14,11 +14,11 @@ from core import clock
 from core.models import Contact
 from core.settings import Settings
 from templates import letters, sms
+from templates.chunked_render import MultiRender
 from templates.compile import EmailBody
 from templates.context import brand, contact_dict
 from templates.environment import EMAIL_TEXT_ENV, HTML_ENV, TEXT_ENV, long_date
 from templates.errors import RenderError
-from templates.fastpath import MultiRender
 from templates.tracking import LinkSigner, append_utm
 
 ContactLike = Contact | Mapping[str, Any]

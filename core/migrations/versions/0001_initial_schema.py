@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 02:56:37.431462
+Create Date: 2026-12-06 03:38:49.832813
 """
 from collections.abc import Sequence
 
