@@ -17,7 +17,7 @@ from templates.pipeline import sync_library
 from tests.helpers import run_cli
 from tests.journeys.support import document
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "journeys"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "journeys"
 
 
 def problems(doc: dict[str, Any]) -> dict[str, str]:
