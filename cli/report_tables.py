@@ -48,3 +48,30 @@ def roi_table(report: dict[str, Any], *, title: str, width: int, lead_cost: bool
     total = {**report["total"], "campaign": "total", "status": "", "budget_consumed": None}
     table.add_row(*[cell(total) if header != "budget" else "" for header, cell in columns], style="bold")
     return table, not wide
+
+
+def journeys_table(report: dict[str, Any], *, title: str, width: int) -> Table:
+    """One row per journey: enrollments, conversions by the goal, money, ROI and the holdout lift with its 95 %
+    interval (in points of conversion rate)."""
+    wide = width >= WIDE
+    table = Table(title=title)
+    headers = ["journey", "enrolled", "goal", "sent", "cost", "revenue", "ROI", "lift (95 % CI)"]
+    if wide:
+        headers[1:1] = ["status"]
+    for index, header in enumerate(headers):
+        table.add_column(header, justify="left" if index == 0 or header == "status" else "right",
+                         overflow="fold", min_width=16 if index == 0 else None)
+    for row in report.get("journeys", []):
+        cells = [escape(row["journey"]), f"{row['enrolled']:,}", f"{row['converted']:,}", f"{row['sent']:,}",
+                 money(row["cost"]), money(row["revenue"]), percent(row["roi"], 0), _lift(row.get("holdout"))]
+        if wide:
+            cells[1:1] = [row["status"]]
+        table.add_row(*cells)
+    return table
+
+
+def _lift(holdout: dict[str, Any] | None) -> str:
+    if not holdout or not holdout.get("held_out") or holdout.get("uplift") is None:
+        return "no holdout" if not holdout or not holdout.get("held_out") else "—"
+    return (f"{holdout['uplift'] * 100:+.1f} pts ({holdout['uplift_low'] * 100:+.1f} to "
+            f"{holdout['uplift_high'] * 100:+.1f})")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.service import CampaignNotFound
 from cli.common import console, engine, fail, print_json, settings
-from cli.report_tables import roi_table
+from cli.report_tables import journeys_table, roi_table
 from cli.report_view import print_campaign
 from core import clock
 from core.db import session_scope
@@ -62,7 +62,8 @@ def roi(
     as_json: bool = JSON,
     as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout (one row per campaign)."),
 ) -> None:
-    """ROI per campaign: cost (messages + fixed), attributed revenue, ROI, CPL, CPA and budget consumed."""
+    """ROI per campaign and per journey: cost (messages + fixed), attributed revenue, ROI, CPL, CPA, budget
+    consumed; journeys with their enrollments, goal conversions and holdout lift."""
     if model is not None and model not in MODELS:
         raise fail(f"unknown attribution model {model!r} (one of {', '.join(MODELS)})", code=2)
     with _session() as session:
@@ -80,6 +81,9 @@ def _print_roi(report: dict[str, Any]) -> None:
     table, narrow = roi_table(report, width=console.width, title=f"ROI by campaign — {report['model']} over "
                               f"{report['window_days']:g} days, money in {report['currency']}")
     console.print(table)
+    if report.get("journeys"):
+        console.print(journeys_table(report, width=console.width, title="Journeys (their send steps' campaigns "
+                                     "summed; lift = treated vs held-out conversion rate)"))
     if narrow and report["campaigns"]:
         console.print("[dim]Status, CPA, CPL and budget used: a wider terminal, --json or --csv.[/]")
     if not report["campaigns"]:

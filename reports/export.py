@@ -15,15 +15,19 @@ from reports.service import CampaignReport
 from reports.stats import Interval
 
 ROI_COLUMNS = ("campaign", "status", "channels", "currency", "sent", "message_cost", "fixed_cost", "cost", "revenue",
-               "conversions", "leads", "roi", "cost_per_lead", "cost_per_acquisition", "budget", "budget_consumed")
+               "conversions", "leads", "roi", "cost_per_lead", "cost_per_acquisition", "budget", "budget_consumed",
+               "kind")
 
 
 def roi_csv(report: dict[str, Any]) -> str:
-    """The ROI table as CSV (one row per campaign): amounts to the cent, ratios as decimals (0.25 = 25 %)."""
+    """The ROI table as CSV (one row per campaign, then one per journey, told apart by `kind`): amounts to the
+    cent, ratios as decimals (0.25 = 25 %)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=ROI_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in report["campaigns"]:
+    rows = [{**row, "kind": "campaign"} for row in report["campaigns"]]
+    rows += [{**row, "campaign": row["journey"], "kind": "journey"} for row in report.get("journeys", [])]
+    for row in rows:
         writer.writerow({key: _cell(key, row.get(key)) for key in ROI_COLUMNS})
     return buffer.getvalue()
 

@@ -101,14 +101,15 @@ def incrementality(
     if since is None:
         return None
     until = since + timedelta(days=window_days)
-    arms = _arms(session, converter, campaign_id, since, until)
+    arms = arm_figures(session, converter, _arms_query(campaign_id), since, until)
     treated = arms.get("treated", Arm(0, 0, Decimal(0), 0.0))
     held_out = arms.get("held_out", Arm(0, 0, Decimal(0), 0.0))
-    return _compare(campaign_id, since, until, treated, held_out, cost)
+    return compare(campaign_id, since, until, treated, held_out, cost)
 
 
-def _compare(campaign_id: int, since: datetime, until: datetime, treated: Arm, held_out: Arm,
-             cost: Decimal) -> Incrementality:
+def compare(campaign_id: int, since: datetime, until: datetime, treated: Arm, held_out: Arm,
+            cost: Decimal) -> Incrementality:
+    """Treated vs held out, with intervals (`campaign_id` identifies what is measured: a campaign or journey)."""
     args = (treated.converters, treated.contacts, held_out.converters, held_out.contacts)
     _, p_value = two_proportion_z(*args)
     uplift = difference_interval(*args)
@@ -141,9 +142,9 @@ def _arms_query(campaign_id: int) -> Any:
             .distinct().subquery("arms"))
 
 
-def _arms(session: Session, converter: Converter, campaign_id: int, since: datetime,
-          until: datetime) -> dict[str, Arm]:
-    arms = _arms_query(campaign_id)
+def arm_figures(session: Session, converter: Converter, arms: Any, since: Any, until: datetime) -> dict[str, Arm]:
+    """Per arm of `arms` (a subquery of contact_id, arm): contacts, buyers and revenue from `since` (a moment, or a
+    column of `arms`: each contact's own start) until `until`."""
     in_window = and_(Conversion.occurred_at >= since, Conversion.occurred_at < until)
     revenue = converted_sums(
         session, converter, keys=[arms.c.arm], amount=Conversion.amount, currency=Conversion.currency,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -101,6 +101,8 @@ def campaign_roi(
     query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())
     if campaign_id is not None:
         query = query.where(Campaign.id == campaign_id)
+    else:  # journeys' step campaigns are summed per journey (reports.journeys)
+        query = query.where(Campaign.kind == "campaign")
     campaigns = list(session.scalars(query))
     variable = spend_by_key(message_costs(session, converter, campaign_id=campaign_id, period=period))
     fixed = spend_by_key(fixed_costs(session, converter, campaign_id=campaign_id, period=period))
@@ -122,8 +124,8 @@ def campaign_roi(
     return rows
 
 
-def total(rows: list[CampaignROI]) -> Economics:
-    """The sum of the rows' economics."""
+def total(rows: Sequence[Any]) -> Economics:
+    """The sum of the rows' economics (campaign rows, journey rows: anything with `economics`)."""
     return Economics(
         sum((row.economics.message_cost for row in rows), Decimal(0)),
         sum((row.economics.fixed_cost for row in rows), Decimal(0)),

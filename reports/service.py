@@ -17,6 +17,7 @@ from reports.attribution import MODELS, Attribution, Model, Period, attribute_al
 from reports.costs import CostLine, cost_breakdown
 from reports.funnel import Funnel, collapse, funnels
 from reports.holdout import Incrementality, incrementality
+from reports.journeys import journey_roi
 from reports.money import Converter, cents
 from reports.roi import CampaignROI, campaign_roi, total
 from reports.sql import tune
@@ -42,10 +43,12 @@ def roi_report(session: Session, settings: Settings, *, model: str | None = None
     rates = converter(session, settings)
     campaign_id = get_campaign(session, campaign).id if campaign else None
     rows = campaign_roi(session, rates, rules, campaign_id=campaign_id, period=period)
-    totals = total(rows)
+    journeys = journey_roi(session, rates, rules, period=period) if campaign_id is None else []
+    totals = total([*rows, *journeys])
     return {
         "currency": rates.report_currency, "model": rules.model, "window_days": rules.window_days,
         "campaigns": [row.as_dict(rates.report_currency) for row in rows],
+        "journeys": [row.as_dict(rates.report_currency) for row in journeys],
         "total": {"sent": totals.sent, "cost": cents(totals.cost), "revenue": cents(totals.revenue),
                   "conversions": totals.conversions, "leads": totals.leads, "roi": totals.roi,
                   "cost_per_lead": cents(totals.cost_per_lead) if totals.cost_per_lead is not None else None,
