@@ -13,21 +13,29 @@ from journeys.tick import TickReport
 from reports.formatting import money, percent
 
 
+WIDE = 110  # characters from which every column of the status table fits
+
+
 def print_status(console: Console, report: JourneyStatus, *, title: str | None = None) -> None:
-    """The per-step table, then the journey's totals."""
+    """The per-step table (the essential columns on a narrow terminal), then the journey's totals."""
     reason = f" — {escape(report.reason)}" if report.reason else ""
     version = f"v{report.version}" if report.version else "draft"
-    table = Table("step", "kind", "waiting", "passed", "sent", "failed", "excluded", "held out", "goal here",
-                  "exited here", "converted later",
-                  title=title or f"{report.journey} ({version}, {report.status}){reason}")
+    wide = console.width >= WIDE
+    headers = ["step", "kind", "waiting", "passed", "sent", "failed", "goal", "exited"]
+    if wide:
+        headers[6:6] = ["excluded", "held out"]
+        headers.append("converted later")
+    table = Table(*headers, title=title or f"{report.journey} ({version}, {report.status}){reason}")
     for row in report.steps:
-        exited = ", ".join(f"{count:,} {name}" for name, count in sorted(row.exited.items()))
         sends = row.kind == "send"
-        table.add_row(escape(row.step), row.kind, f"{row.waiting:,}", f"{row.passed:,}",
-                      f"{row.sent:,}" if sends else "", f"{row.failed:,}" if sends else "",
-                      f"{row.excluded:,}" if sends else "", f"{row.held_out:,}" if sends else "",
-                      f"{row.converted:,}", escape(exited),
-                      percent(row.conversion_rate) if row.conversion_rate is not None else "")
+        exited = ", ".join(f"{count:,} {name}" for name, count in sorted(row.exited.items()))
+        cells = [escape(row.step), row.kind, f"{row.waiting:,}", f"{row.passed:,}",
+                 f"{row.sent:,}" if sends else "", f"{row.failed:,}" if sends else "", f"{row.converted:,}",
+                 escape(exited)]
+        if wide:
+            cells[6:6] = [f"{row.excluded:,}" if sends else "", f"{row.held_out:,}" if sends else ""]
+            cells.append(percent(row.conversion_rate) if row.conversion_rate is not None else "")
+        table.add_row(*cells)
     console.print(table)
     finished = ", ".join(f"{count:,} {name}" for name, count in sorted(report.finished.items())) or "none yet"
     reasons = ", ".join(f"{count:,} {name}" for name, count in sorted(report.exit_reasons.items()))

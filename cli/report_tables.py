@@ -55,17 +55,19 @@ def journeys_table(report: dict[str, Any], *, title: str, width: int) -> Table:
     interval (in points of conversion rate)."""
     wide = width >= WIDE
     table = Table(title=title)
-    headers = ["journey", "enrolled", "goal", "sent", "cost", "revenue", "ROI", "lift (95 % CI)"]
+    headers = ["journey", "enrolled", "goal", "cost", "revenue", "ROI", "lift (95 % CI)"]
     if wide:
         headers[1:1] = ["status"]
+        headers[4:4] = ["sent"]
     for index, header in enumerate(headers):
         table.add_column(header, justify="left" if index == 0 or header == "status" else "right",
                          overflow="fold", min_width=16 if index == 0 else None)
     for row in report.get("journeys", []):
-        cells = [escape(row["journey"]), f"{row['enrolled']:,}", f"{row['converted']:,}", f"{row['sent']:,}",
-                 money(row["cost"]), money(row["revenue"]), percent(row["roi"], 0), _lift(row.get("holdout"))]
+        cells = [escape(row["journey"]), f"{row['enrolled']:,}", f"{row['converted']:,}", money(row["cost"]),
+                 money(row["revenue"]), percent(row["roi"], 0), _lift(row.get("holdout"))]
         if wide:
             cells[1:1] = [row["status"]]
+            cells[4:4] = [f"{row['sent']:,}"]
         table.add_row(*cells)
     return table
 
@@ -73,5 +75,5 @@ def journeys_table(report: dict[str, Any], *, title: str, width: int) -> Table:
 def _lift(holdout: dict[str, Any] | None) -> str:
     if not holdout or not holdout.get("held_out") or holdout.get("uplift") is None:
         return "no holdout" if not holdout or not holdout.get("held_out") else "—"
-    return (f"{holdout['uplift'] * 100:+.1f} pts ({holdout['uplift_low'] * 100:+.1f} to "
+    return (f"{holdout['uplift'] * 100:+.1f} pts ({holdout['uplift_low'] * 100:+.1f}…"
             f"{holdout['uplift_high'] * 100:+.1f})")

@@ -14,6 +14,7 @@ PAGES = {
     "Performance": [("overview.py", "Overview", ":material/dashboard:"),
                     ("campaigns.py", "Campaigns", ":material/campaign:"),
                     ("campaign.py", "Campaign report", ":material/insights:"),
+                    ("journeys.py", "Journeys", ":material/route:"),
                     ("channels.py", "Channels", ":material/alt_route:")],
     "Audience": [("segments.py", "Segments", ":material/groups:"),
                  ("scoring.py", "Lead scoring", ":material/local_fire_department:"),

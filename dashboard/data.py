@@ -134,6 +134,16 @@ def contact(url: str, contact_id: int) -> dict[str, Any] | None:
     return _read(loaders.contact_page, contact_id)
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def journey_names(url: str) -> list[str]:
+    return _read(loaders.journey_names)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Reading the journey…")
+def journey(url: str, name: str, model: str | None) -> loaders.JourneyData:
+    return _read(loaders.journey_page, settings(), name, model)
+
+
 def url() -> str:
     """The database URL, the first argument of every cached call."""
     return settings().database_url

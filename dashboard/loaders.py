@@ -14,10 +14,14 @@ from sqlalchemy.orm import Session
 from contacts.view import contact_view, find_contact
 from core.models import Contact
 from core.settings import Settings
+from journeys.diagram import flow_dot
+from journeys.service import get_journey, list_journeys
+from journeys.status import JourneyStatus, journey_status
 from reports import audience
 from reports.attribution import Period
 from reports.export import campaign_dict
 from reports.funnel import Funnel, funnels
+from reports.journeys import JourneyROI, journey_roi
 from reports.overview import Overview, day_range, overview
 from reports.roi import CampaignROI, Economics, campaign_roi, channel_roi, segment_roi
 from reports.service import attribution_rules, campaign_report, converter, list_campaigns
@@ -143,3 +147,26 @@ def contact_search(session: Session, text: str) -> list[dict[str, Any]]:
 def contact_page(session: Session, contact_id: int, events: int = 200) -> dict[str, Any] | None:
     contact = session.get(Contact, contact_id)
     return contact_view(session, contact, events=events) if contact is not None else None
+
+
+@dataclass(frozen=True)
+class JourneyData:
+    """The Journeys page: one journey's status table, its flow diagram (DOT) and its ROI row."""
+
+    currency: str
+    model: str
+    status: JourneyStatus
+    diagram: str
+    roi: JourneyROI | None
+
+
+def journey_names(session: Session) -> list[str]:
+    return [journey.name for journey in list_journeys(session)]
+
+
+def journey_page(session: Session, settings: Settings, name: str, model: str | None = None) -> JourneyData:
+    tune(session)
+    rates, rules = converter(session, settings), attribution_rules(settings, model)
+    status = journey_status(session, get_journey(session, name))
+    roi = next((row for row in journey_roi(session, rates, rules) if row.name == name), None)
+    return JourneyData(rates.report_currency, rules.model, status, flow_dot(status), roi)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from cli.demo.context import DemoContext
-from cli.report_tables import roi_table
+from cli.report_tables import journeys_table, roi_table
 from core import clock
 from core.db import session_scope
 from core.models import Conversion, Message, User
@@ -76,6 +76,9 @@ def run(context: DemoContext) -> dict[str, Any] | None:
         console.print(f"[red]{exc}[/]")
         return None
     console.print(_roi_table(report, console.width))
+    if report.get("journeys"):
+        console.print(journeys_table(report, width=console.width, title="ROI of the demo journeys (send steps "
+                                     "summed; lift: treated vs held-out conversion)"))
     if not report["campaigns"]:
         console.print("[yellow]No campaign in the demo database yet (the campaigns step has not run): the table is "
                       "empty; the dashboard still shows contacts, segments, scores and responses.[/]")

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cli.common import console, engine, settings
-from cli.demo import campaigns, contacts, feedback, history, reports, scoring, segments, templates
+from cli.demo import campaigns, contacts, feedback, history, journeys, reports, scoring, segments, templates
 from cli.demo.context import DemoContext
 from core.migrate import upgrade
 
@@ -21,6 +21,7 @@ STEPS: tuple[Callable[[DemoContext], object], ...] = (
     templates.run,  # library rendered to the outbox
     campaigns.run,  # multichannel campaign with A/B, holdout, fallback
     feedback.run,  # responses through the signed endpoints
+    journeys.run,  # two nurturing journeys, time moved through them
     reports.run,  # ROI table + dashboard command
 )
 
