@@ -12,7 +12,6 @@ from journeys.status import JourneyStatus
 from journeys.tick import TickReport
 from reports.formatting import money, percent
 
-
 WIDE = 110  # characters from which every column of the status table fits
 
 

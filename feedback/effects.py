@@ -1,4 +1,5 @@
-"""What feedback changes: ledger statuses (through core.ledger, forward only) and the contact's reachability and consent."""
+"""What feedback changes: ledger statuses (through core.ledger, forward only) and the contact's reachability and
+consent."""
 
 from __future__ import annotations
 
