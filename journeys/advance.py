@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -23,7 +24,7 @@ from journeys.batch import release_lease, take_lease
 from journeys.checks import JourneySpec
 from journeys.enroll import enroll
 from journeys.language import DateTrigger
-from journeys.sends import BudgetReached, journey_campaigns, journey_spend
+from journeys.sends import BudgetReached, journey_campaigns
 from journeys.service import pause_journey, spec_of, step_campaigns, versions_of
 from journeys.steps import BatchOutcome, Node, run_batch
 from journeys.sweeps import Window, active_of, cancel_unreachable, finish_met, touched_contacts, wake
@@ -209,18 +210,13 @@ def _count_finished(tick: JourneyTick, met: dict[str, int]) -> None:
 
 def _advance_version(engine: Engine, settings: Settings, loaded: Loaded, version: JourneyVersion, spec: JourneySpec,
                      campaigns: dict[str, int], owner: str, limit: int, tick: JourneyTick) -> None:
-    budget = spec.document.budget
-    fixed = spec.document.costs.get("fixed", 0)
+    fixed = Decimal(str(spec.document.costs.get("fixed", 0)))
     for step in spec.order:
         node = Node(loaded.journey_id, loaded.name, version.id, version.number, spec, step, campaigns.get(step),
-                    loaded.campaigns)
+                    loaded.campaigns, spec.document.budget, fixed)
 
         def one_batch(node: Node = node) -> BatchOutcome:
             with _transaction(engine, settings, loaded.journey_id, owner) as session:
-                if node.kind == "send" and budget is not None:
-                    spent = journey_spend(session, loaded.journey_id) + fixed
-                    if spent >= budget:
-                        raise BudgetReached(f"budget reached: {spent} of {budget} {spec.document.currency} spent")
                 return run_batch(session, settings, node, limit)
 
         while True:

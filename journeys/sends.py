@@ -17,6 +17,7 @@ from campaigns import hashing
 from campaigns.audience import candidates
 from campaigns.definition import SendOptions
 from campaigns.planner import set_send_times, write_ledger
+from campaigns.pricing import PriceList
 from campaigns.service import create_campaign, definition_of
 from core import clock
 from core.ledger import cancel_unclaimed_of
@@ -60,6 +61,22 @@ def journey_spend(session: Session, journey_id: int) -> Decimal:
     ids = journey_campaigns(session, journey_id)
     spent = session.scalar(select(func.coalesce(func.sum(Campaign.spent), 0)).where(Campaign.id.in_(ids)))
     return Decimal(str(spent or 0))
+
+
+def check_budget(session: Session, settings: Settings, journey_id: int, campaign_id: int, *, budget: Decimal,
+                 fixed: Decimal, messages: int) -> None:
+    """Refuse a batch that would take the journey's spend past its budget: what its messages went for so far, the
+    fixed costs, and these `messages` at the step's one-part price on its first channel."""
+    campaign = session.get(Campaign, campaign_id)
+    assert campaign is not None
+    definition = definition_of(campaign)
+    channel = definition.channels[0]
+    price = PriceList.for_campaign(definition, settings.unit_prices).price(
+        channel, provider=settings.channel_config(channel)["backend"], postage_class=definition.postage_class)
+    spent = journey_spend(session, journey_id) + fixed
+    if spent + price * messages > budget:
+        raise BudgetReached(f"budget reached: {spent:.2f} of {budget:.2f} {definition.currency} spent, the next "
+                            f"{messages:,} messages (≈ {price * messages:.2f}) would go over")
 
 
 def ledger_batch(session: Session, settings: Settings, campaign_id: int, now: datetime) -> int:

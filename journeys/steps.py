@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import String, case, exists, func, literal, null, select, update
@@ -18,11 +19,11 @@ from core.models import Contact, Enrollment, EnrollmentStep
 from core.settings import Settings
 from journeys import events
 from journeys.arrival import set_next_due
-from journeys.batch import BATCH, B, acting, claim
+from journeys.batch import BATCH, B, acting, acting_count, claim
 from journeys.checks import JourneySpec
 from journeys.conditions import Anchor, compile_journey_condition
 from journeys.language import BranchStep, ExitStep, SplitStep, UpdateStep, WaitStep
-from journeys.sends import cancel_open_messages, ledger_batch
+from journeys.sends import cancel_open_messages, check_budget, ledger_batch
 from journeys.updates import apply_update
 
 RESERVED_REASONS = ("goal", "erased", "end", "exit step")
@@ -40,6 +41,8 @@ class Node:
     step: str
     campaign_id: int | None = None  # send steps
     step_campaigns: tuple[int, ...] = ()  # every send step's campaign in the journey (for cancellations)
+    budget: Decimal | None = None  # the journey's, checked before each send batch
+    fixed_cost: Decimal = Decimal(0)
 
     @property
     def kind(self) -> str:
@@ -122,6 +125,9 @@ def _act(session: Session, settings: Settings, node: Node, now: datetime) -> int
     step = node.spec.document.step(node.step)
     if node.kind == "send":
         assert node.campaign_id is not None
+        if node.budget is not None:
+            check_budget(session, settings, node.journey_id, node.campaign_id, budget=node.budget,
+                         fixed=node.fixed_cost, messages=acting_count(session))
         return ledger_batch(session, settings, node.campaign_id, now)
     if isinstance(step, WaitStep):
         _leave_wait(session, node, step)
