@@ -28,6 +28,7 @@ from journeys.service import (
     JourneyStateError,
     archive_journey,
     enroll_now,
+    ensure_enrollable,
     get_journey,
     list_journeys,
     pause_journey,
@@ -190,6 +191,7 @@ def enroll_command(
     entered = 0
     with _session() as session:
         journey = get_journey(session, name)
+        ensure_enrollable(journey)
         if segment is not None:
             entered = enroll_now(session, settings(), journey, members_source(
                 members_query(session, get_segment(session, segment)), occurrence))

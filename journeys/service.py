@@ -105,12 +105,17 @@ def save_draft(session: Session, document: dict[str, Any], *, actor: str = "cli"
     return journey, "updated" if live is None or live.definition != stored else "unchanged"
 
 
-def enroll_now(session: Session, settings: Settings, journey: Journey, source: Any) -> int:
-    """Enroll the contacts of `source` (see journeys.triggers) into the live version now; returns how many
-    entered (those already in it, or barred by the re-entry rule, are skipped)."""
+def ensure_enrollable(journey: Journey) -> None:
+    """Contacts may enter a published journey, live or paused (they wait), never a draft or an archived one."""
     if journey.status in ("draft", "archived"):
         raise JourneyStateError(f"journey {journey.name!r} is {journey.status}: publish it first"
                                 if journey.status == "draft" else f"journey {journey.name!r} is archived")
+
+
+def enroll_now(session: Session, settings: Settings, journey: Journey, source: Any) -> int:
+    """Enroll the contacts of `source` (see journeys.triggers) into the live version now; returns how many
+    entered (those already in it, or barred by the re-entry rule, are skipped)."""
+    ensure_enrollable(journey)
     version = current_version(session, journey)
     assert version is not None
     return enroll(session, journey, version.id, version.number, spec_of(version), source, clock.now(),

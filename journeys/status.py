@@ -60,6 +60,7 @@ class JourneyStatus:
     exit_reasons: dict[str, int] = field(default_factory=dict)
     steps: list[StepStatus] = field(default_factory=list)
     edges: list[tuple[str, str, int]] = field(default_factory=list)  # from, to (a step, or end / goal / exit:x)
+    paths: list[tuple[str, str, str]] = field(default_factory=list)  # the live version's ways: from, to, label
     messages: dict[str, int] = field(default_factory=dict)  # sent per channel
     cost: Decimal = Decimal(0)
     conversions: int = 0  # purchases by enrolled (not held-out) contacts while enrolled
@@ -85,6 +86,9 @@ def journey_status(session: Session, journey: Journey) -> JourneyStatus:
                            live.number if live else None, len(all_versions))
     spec = None if live is None else spec_of(live)
     rows = _step_rows(spec, [spec_of(version) for version in all_versions])
+    if spec is not None:
+        report.paths = [(source, edge.target or "end", edge.label) for source, out in spec.edges.items()
+                        for edge in out]
     _enrollments(session, journey, report, rows)
     _logs(session, journey, report, rows)
     _ledger(session, journey, report, rows)

@@ -19,6 +19,9 @@ from core.models import Base
 from core.settings import Settings, get_settings
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# Flows run in-process against Prefect's ephemeral API server; on a busy 2-core machine it takes more than its
+# default 20 s to start.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 BACKENDS = ["sqlite", "postgresql"]
 
 

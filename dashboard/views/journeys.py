@@ -65,16 +65,18 @@ def _charts(page: JourneyData) -> None:
     conversion = pd.DataFrame([{"step": row.step, "rate": row.conversion_rate or 0.0, "order": index}
                                for index, row in enumerate(page.status.steps)])
     left.caption("Conversion per step — of the enrollments that passed a step, the share that met the goal")
+    top = max(float(conversion["rate"].max()), 0.05)
     left.altair_chart(alt.Chart(conversion).mark_bar(color=charts.GREEN).encode(
-        y=alt.Y("step:N", sort=alt.SortField("order"), title=None), x=alt.X("rate:Q", axis=alt.Axis(format="%"),
-                                                                            title="converted later"),
+        y=alt.Y("step:N", sort=alt.SortField("order"), title=None),
+        x=alt.X("rate:Q", axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, top]), title="converted later"),
         tooltip=["step", alt.Tooltip("rate:Q", format=".1%")]), width="stretch")
     channels = pd.DataFrame([{"step": row.step, "channel": channel, "messages": count}
                              for row in page.status.steps for channel, count in row.sent_by_channel.items()],
                             columns=["step", "channel", "messages"])
     right.caption("Messages sent per step and channel")
     right.altair_chart(alt.Chart(channels).mark_bar().encode(
-        y=alt.Y("step:N", title=None), x=alt.X("messages:Q", title="messages"),
+        y=alt.Y("step:N", title=None), x=alt.X("messages:Q", title="messages", axis=alt.Axis(tickMinStep=1,
+                                                                                               format="d")),
         color=alt.Color("channel:N", title=None), tooltip=["step", "channel", alt.Tooltip("messages:Q", format=",")]),
         width="stretch")
 

@@ -210,7 +210,7 @@ def test_status_counts_and_the_flow_diagram(engine: Engine, session: Session, se
     assert ("pause", "goal", 1) in status.edges and ("clicked", "nudge", 3) in status.edges
     assert ("tag", "end", 3) in status.edges
     dot = flow_dot(status)
-    assert dot.startswith("digraph journey") and '"clicked" -> "nudge" [label="3"' in dot
+    assert dot.startswith("digraph journey") and '"clicked" -> "nudge" [label="3 (else)"' in dot
     assert '"pause" -> "goal" [label="1"' in dot
 
 
