@@ -46,6 +46,7 @@ class JourneyTick:
     enrolled: int = 0
     woken: int = 0
     acted: Counter[str] = field(default_factory=Counter)  # step -> enrollments that went through it
+    timings: dict[str, float] = field(default_factory=dict)  # step (or "intake", "sweep") -> seconds
     ledgered: int = 0
     finished: Counter[str] = field(default_factory=Counter)  # converted | exited | completed
     reasons: Counter[str] = field(default_factory=Counter)
@@ -63,6 +64,7 @@ class JourneyTick:
     def as_dict(self) -> dict[str, Any]:
         return {"journey": self.journey, "enrolled": self.enrolled, "woken": self.woken,
                 "steps": {step: count for step, count in self.acted.items() if count},
+                "seconds_by_step": {step: round(value, 3) for step, value in self.timings.items() if value >= 0.001},
                 "messages": self.ledgered, "finished": dict(self.finished), "reasons": dict(self.reasons),
                 "cancelled_unreachable": self.cancelled, "skipped": self.skipped, "paused": self.paused,
                 "seconds": round(self.seconds, 3)}
@@ -116,12 +118,16 @@ def advance_journey(engine: Engine, settings: Settings, journey_id: int, *, owne
             return tick
         loaded = _load(session, journey)
     try:
+        began = time.perf_counter()
         _intake(engine, settings, loaded, owner, tick)
+        tick.timings["intake"] = time.perf_counter() - began
         limit = batch_size or settings.journey_batch_size
         for version, spec, campaigns in loaded.versions:
             if _has_active(engine, version.id):
                 _advance_version(engine, settings, loaded, version, spec, campaigns, owner, limit, tick)
+        began = time.perf_counter()
         _sweep_goals(engine, settings, loaded, owner, tick)
+        tick.timings["goal sweep"] = time.perf_counter() - began
     except LeaseLost as exc:
         tick.skipped = str(exc)
     except BudgetReached as exc:
@@ -219,11 +225,13 @@ def _advance_version(engine: Engine, settings: Settings, loaded: Loaded, version
             with _transaction(engine, settings, loaded.journey_id, owner) as session:
                 return run_batch(session, settings, node, limit)
 
+        began = time.perf_counter()
         while True:
             outcome = _retrying(one_batch)
             tick.add(step, outcome)
             if outcome.claimed < limit:
                 break
+        tick.timings[step] = tick.timings.get(step, 0.0) + time.perf_counter() - began
 
 
 def _sweep_goals(engine: Engine, settings: Settings, loaded: Loaded, owner: str, tick: JourneyTick) -> None:
@@ -237,6 +245,8 @@ def _sweep_goals(engine: Engine, settings: Settings, loaded: Loaded, owner: str,
     if not due:
         return
     for version, spec, _ in loaded.versions:
+        if spec.goal is None and not spec.exits:
+            continue
         last = 0
         while True:
             with _transaction(engine, settings, loaded.journey_id, owner) as session:

@@ -16,8 +16,11 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    case,
     func,
     insert,
+    literal,
+    null,
     or_,
     select,
     text,
@@ -54,9 +57,12 @@ B = BATCH.c
 
 
 def prepare_batch(session: Session) -> None:
-    """The batch table exists on this connection and is empty (PostgreSQL also empties it at each commit)."""
+    """The batch table exists on this connection and is empty (PostgreSQL also empties it at each commit). Created
+    once per database connection: its `info` survives pool check-outs and dies with the connection."""
     connection = session.connection()
-    connection.execute(CreateTable(BATCH, if_not_exists=True))
+    if not connection.info.get(BATCH.name):
+        connection.execute(CreateTable(BATCH, if_not_exists=True))
+        connection.info[BATCH.name] = True
     connection.execute(BATCH.delete())
 
 
@@ -102,10 +108,11 @@ def claim_ids(session: Session, picked: Any) -> int:
     if session.get_bind().dialect.name == "postgresql":
         picked = picked.with_for_update(skip_locked=True)
     chosen = picked.subquery("picked")
+    erased = case((Contact.erased_at.is_not(None), literal("erased", String)), else_=null())
     rows = (select(Enrollment.id, Enrollment.contact_id, Enrollment.held_out, Enrollment.entered_at,
-                   Enrollment.woken_at.is_not(None), Contact.timezone, Contact.country)
+                   Enrollment.woken_at.is_not(None), Contact.timezone, Contact.country, erased)
             .join(chosen, chosen.c.id == Enrollment.id).join(Contact, Contact.id == Enrollment.contact_id))
-    columns = ["enrollment_id", "contact_id", "held_out", "entered_at", "woken", "timezone", "country"]
+    columns = ["enrollment_id", "contact_id", "held_out", "entered_at", "woken", "timezone", "country", "verdict"]
     result = session.connection().execute(insert(BATCH).from_select(columns, rows),
                                           execution_options={"preserve_rowcount": True})
     count = rowcount(result)
@@ -117,6 +124,11 @@ def claim_ids(session: Session, picked: Any) -> int:
 def acting() -> Any:
     """Batch rows whose step acts now (not ended by a goal or exit, not already logged)."""
     return and_(B.verdict.is_(None), func.coalesce(B.replayed, False).is_(False))
+
+
+def any_row(session: Session, condition: Any) -> bool:
+    """Whether a batch row meets `condition` (lets a batch skip statements that would change nothing)."""
+    return session.scalar(select(BATCH.c.enrollment_id).where(condition).limit(1)) is not None
 
 
 def acting_count(session: Session) -> int:

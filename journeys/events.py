@@ -42,12 +42,13 @@ def record_entered(session: Session, journey: Any, version: int, ids: list[int],
 
 
 def record_steps(session: Session, journey: Any, version: int, step: str, kind: str, at: datetime) -> int:
-    """`journey.step` for every batch row whose step acted now: outcome and where it went."""
+    """`journey.step` for every batch row whose step acted now: outcome and where it went. Segments read these
+    through their properties (which step, which outcome): no per-contact stats row for them."""
     properties = json_object(session, journey=journey.name, journey_id=journey.id, version=version, step=step,
                              kind=kind, outcome=func.coalesce(B.outcome, ""), next=func.coalesce(B.next_step, ""))
     source = select(*_row(B.contact_id, "journey.step", at, properties, _key(B.enrollment_id, f":step:{step}:1"))) \
         .where(acting())
-    return record_events_from_select(session, source)
+    return record_events_from_select(session, source, stats=False)
 
 
 def record_exits(session: Session, journey: Any, version: int, step: str, at: datetime) -> int:

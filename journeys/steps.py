@@ -19,7 +19,7 @@ from core.models import Contact, Enrollment, EnrollmentStep
 from core.settings import Settings
 from journeys import events
 from journeys.arrival import set_next_due
-from journeys.batch import BATCH, B, acting, acting_count, claim
+from journeys.batch import BATCH, B, acting, acting_count, any_row, claim
 from journeys.checks import JourneySpec
 from journeys.conditions import Anchor, compile_journey_condition
 from journeys.language import BranchStep, ExitStep, SplitStep, UpdateStep, WaitStep
@@ -95,18 +95,20 @@ class _JourneyRef:
 
 def judge(session: Session, spec: JourneySpec) -> None:
     """Batch rows whose contact meets the goal (converted), an exit condition (exited with its reason) or was
-    erased leave before the step acts."""
+    erased (the claim says so) leave before the step acts."""
     anchor = Anchor(B.enrollment_id, B.entered_at)
-    cases: list[tuple[Any, Any]] = [(Contact.erased_at.is_not(None), literal("erased", String))]
+    cases: list[tuple[Any, Any]] = []
     if spec.goal is not None:
         cases.append((compile_journey_condition(session, spec.goal, anchor), literal("goal", String)))
     cases += [(compile_journey_condition(session, item.condition, anchor), literal(item.reason, String))
               for item in spec.exits]
-    verdict = select(case(*cases, else_=null())).where(Contact.id == B.contact_id).scalar_subquery()
-    session.execute(update(BATCH).values(verdict=verdict))
-    session.execute(update(BATCH).where(B.verdict.is_not(None)).values(
-        finished=case((B.verdict == "goal", literal("converted", String)), else_=literal("exited", String)),
-        reason=B.verdict))
+    if cases:
+        verdict = select(case(*cases, else_=null())).where(Contact.id == B.contact_id).scalar_subquery()
+        session.execute(update(BATCH).where(B.verdict.is_(None)).values(verdict=verdict))
+    if any_row(session, B.verdict.is_not(None)):
+        session.execute(update(BATCH).where(B.verdict.is_not(None)).values(
+            finished=case((B.verdict == "goal", literal("converted", String)), else_=literal("exited", String)),
+            reason=B.verdict))
 
 
 def _mark_replays(session: Session, node: Node) -> None:
@@ -203,28 +205,27 @@ def _log(session: Session, node: Node, now: datetime) -> None:
 
 
 def _finish(session: Session, node: Node, now: datetime) -> None:
-    """Exits on the timeline, open messages of those who left cancelled, then every row moved in one UPDATE."""
-    events.record_exits(session, _JourneyRef(node), node.version, node.step, now)
-    left = select(B.contact_id, B.enrollment_id).where(B.verdict.is_not(None)).subquery("left")
-    cancel_open_messages(session, list(node.step_campaigns), left, "left the journey")
+    """Exits on the timeline, open messages of those who left cancelled, then the rows moved or ended."""
+    if any_row(session, B.finished.is_not(None)):
+        events.record_exits(session, _JourneyRef(node), node.version, node.step, now)
+        if any_row(session, B.verdict.is_not(None)):
+            left = select(B.contact_id, B.enrollment_id).where(B.verdict.is_not(None)).subquery("left")
+            cancel_open_messages(session, list(node.step_campaigns), left, "left the journey")
     move(session, now)
 
 
 def move(session: Session, now: datetime, *, only_finished: bool = False) -> None:
-    """Write the batch back: the next step and when it is due, or how the enrollment ended."""
-    finished = B.finished.is_not(None)
-    statement = update(Enrollment).where(Enrollment.id == B.enrollment_id)
-    if only_finished:
-        statement = statement.where(finished)
-    session.execute(statement.values(
-        step=func.coalesce(case((finished, null()), else_=B.next_step), Enrollment.step),
-        status=func.coalesce(B.finished, Enrollment.status),
-        due_at=case((finished, null()), else_=B.next_due),
-        arrived_at=case((finished, Enrollment.arrived_at), else_=literal(now, B.next_due.type)),
-        woken_at=null(),
-        exited_at=case((finished, literal(now, B.next_due.type)), else_=null()),
-        exit_reason=B.reason,
-    ), execution_options={"synchronize_session": False})
+    """Write the batch back: the next step and when it is due; or how the enrollment ended. Two UPDATEs, so that
+    moving rows touch only the due index (their status does not change)."""
+    when = literal(now, B.next_due.type)
+    if not only_finished:
+        session.execute(update(Enrollment).where(Enrollment.id == B.enrollment_id, B.finished.is_(None)).values(
+            step=B.next_step, due_at=B.next_due, arrived_at=when, woken_at=null()),
+            execution_options={"synchronize_session": False})
+    if any_row(session, B.finished.is_not(None)):
+        session.execute(update(Enrollment).where(Enrollment.id == B.enrollment_id, B.finished.is_not(None)).values(
+            status=B.finished, due_at=null(), woken_at=null(), exited_at=when, exit_reason=B.reason),
+            execution_options={"synchronize_session": False})
 
 
 def _tally(session: Session, outcome: BatchOutcome) -> None:
