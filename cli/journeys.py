@@ -38,9 +38,9 @@ from journeys.service import (
 )
 from journeys.status import journey_status
 from journeys.tick import summarise, tick, unfinished
-from journeys.triggers import chunks, keys_source, members_source
+from journeys.triggers import keys_source, members_source
 from journeys.versions import parse_mapping, publish
-from segments.service import SegmentNotFound, get_segment, keys_from_csv, members_query
+from segments.service import SegmentNotFound, chunks, get_segment, keys_from_csv, members_query
 from templates.errors import TemplateError
 
 HELP = (

@@ -3,7 +3,6 @@ anniversaries of a contact date field at a local time, a segment's members, or a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -44,17 +43,6 @@ def keys_source(keys: list[str], occurrence: str) -> Any:
     ids = [int(key) for key in keys if key.strip().isdigit()]
     return select(Contact.id.label("contact_id"), literal(occurrence, String).label("occurrence")) \
         .where(or_(Contact.email.in_(emails), Contact.id.in_(ids))).subquery("listed")
-
-
-def chunks(items: Iterable[str], size: int = 1000) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def anniversary_days(day: date) -> list[str]:

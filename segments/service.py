@@ -112,7 +112,8 @@ def preview(
     return [dict(zip(PREVIEW_COLUMNS, row, strict=True)) for row in rows]
 
 
-def _chunks(items: Iterable[Any], size: int = 1000) -> Iterator[list[Any]]:
+def chunks(items: Iterable[Any], size: int = 1000) -> Iterator[list[Any]]:
+    """`items` in lists of `size` (the last one shorter)."""
     batch: list[Any] = []
     for item in items:
         batch.append(item)
@@ -140,7 +141,7 @@ def add_members(session: Session, name: str, keys: Iterable[str | int]) -> int:
     """Add contacts (emails or ids) to a static segment, in batches; unknown keys are skipped. Returns how many
     joined (each gets a `segment.entered` event)."""
     segment, at, added = _static(session, name), clock.now(), 0
-    for batch in _chunks(keys):
+    for batch in chunks(keys):
         added += enter(session, segment, _contacts_matching(batch), at)
     _resize(session, segment, at)
     return added
@@ -149,7 +150,7 @@ def add_members(session: Session, name: str, keys: Iterable[str | int]) -> int:
 def remove_members(session: Session, name: str, keys: Iterable[str | int]) -> int:
     """Remove contacts (emails or ids) from a static segment; returns how many left."""
     segment, at, removed = _static(session, name), clock.now(), 0
-    for batch in _chunks(keys):
+    for batch in chunks(keys):
         leaving = _contacts_matching(batch)
         removed += leave(session, segment, lambda contact_id, ids=leaving: contact_id.not_in(ids), at)
     _resize(session, segment, at)

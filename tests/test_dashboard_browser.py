@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,13 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 6
 def dashboard(cli_env: Path, session: Session) -> Iterator[str]:
     """`relance dashboard` on a free port against the seeded test database; yields its URL."""
     seed(session)
+    with running_dashboard(cli_env) as url:
+        yield url
+
+
+@contextmanager
+def running_dashboard(cli_env: Path) -> Iterator[str]:
+    """`relance dashboard` on a free port against RELANCE_DATABASE_URL, as long as the block lasts; its URL."""
     port = _free_port()
     relance = Path(sys.executable).parent / "relance"
     log = (cli_env / "dashboard.log").open("wb")
@@ -73,6 +81,13 @@ def dashboard(cli_env: Path, session: Session) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
+    with chromium() as driver:
+        yield driver
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """Headless Chromium through chromedriver (the test is skipped where they are not installed)."""
     has_driver = shutil.which("chromedriver") or Path("/usr/bin/chromedriver").exists()
     if not (Path("/usr/bin/chromium").exists() and has_driver):
         pytest.skip("chromium / chromedriver not installed")

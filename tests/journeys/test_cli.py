@@ -10,9 +10,9 @@ import yaml
 from sqlalchemy.orm import Session
 
 from core import clock
+from templates.pipeline import sync_library
 from tests.helpers import run_cli, run_cli_json
 from tests.journeys.support import document, people, submit_form
-from templates.pipeline import sync_library
 
 
 def _file(workdir: Path, **overrides: object) -> Path:

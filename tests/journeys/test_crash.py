@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from contacts.timeline import NewEvent, record_events
+from core import clock
 from core.db import session_scope
 from core.models import Contact, Enrollment, EnrollmentStep, Message
 from core.settings import Settings
@@ -28,8 +29,8 @@ from journeys.service import enroll_now, get_journey
 from journeys.tick import tick
 from journeys.triggers import keys_source
 from tests.campaign_support import FakeSendGrid, bulk_audience, fake_sendgrid, sendgrid_channels
-from tests.journeys.support import make_journey, people, submit_form
-from tests.test_web_support import apply, make_client, sendgrid_post, web_settings
+from tests.journeys.support import make_journey, people
+from tests.test_campaigns_crash import _report_processed
 
 RELANCE = str(Path(sys.executable).with_name("relance"))
 CRASH = {"name": "crash", "trigger": {"event": "form.submitted", "where": {"form": "crash"}}, "steps": [
@@ -55,21 +56,6 @@ def _worker(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
                             cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _report_processed(engine: Engine, settings: Settings, fake: FakeSendGrid, reported: set[str]) -> None:
-    """SendGrid's own `processed` events for what it accepted, through the signed webhook (proves cut-off sends)."""
-    fake.settle()
-    fresh = sorted(set(fake.accepted()) - reported)
-    config = web_settings(settings)
-    with make_client(engine, config) as client:
-        for start in range(0, len(fresh), 1000):
-            events = [{"email": "someone@example.org", "event": "processed", "timestamp": int(time.time()),
-                       "sg_event_id": f"processed-{message_id}", "sg_message_id": f"sg.{message_id}",
-                       "message_id": message_id} for message_id in fresh[start:start + 1000]]
-            assert sendgrid_post(client, events).status_code == 200
-    apply(engine, config)
-    reported.update(fresh)
-
-
 def _progress(session: Session, fake: FakeSendGrid) -> int:
     session.expire_all()
     done = session.scalar(select(func.count()).select_from(EnrollmentStep)) or 0
@@ -91,8 +77,6 @@ def _sending(fake: FakeSendGrid, process: subprocess.Popen[bytes], timeout: floa
 
 def _forms(session: Session, prefix: str = "bulk") -> None:
     ids = list(session.scalars(select(Contact.id).where(Contact.email.like(f"{prefix}%"))))
-    from core import clock
-
     record_events(session, [NewEvent("form.submitted", f"crash-form:{contact_id}", contact_id, clock.now(),
                                      properties={"form": "crash"}) for contact_id in ids])
     session.commit()
@@ -175,64 +159,53 @@ def test_two_workers_advancing_one_journey_never_duplicate(engine: Engine, sessi
     _check_exactly_once(session, dict(accepted), audience)
 
 
-def test_fifty_concurrent_triggers_for_one_contact_make_one_enrollment(engine: Engine, session: Session,
-                                                                       settings: Settings) -> None:
-    once = make_journey(session, settings, {**CRASH, "name": "once", "trigger": "manual"})
-    again = make_journey(session, settings, {**CRASH, "name": "again", "trigger": "manual", "re_entry": "always"})
-    person = people(session, 1)[0]
+def _together(count: int, action: Any) -> list[BaseException]:
+    """Run `action(index)` in `count` threads released at once; the errors they raised."""
     errors: list[BaseException] = []
-    barrier = threading.Barrier(50)
+    barrier = threading.Barrier(count)
 
-    def trigger(index: int) -> None:
+    def run(index: int) -> None:
         try:
             barrier.wait()
-            with session_scope(engine) as own:
-                for name in ("once", "again"):
-                    enroll_now(own, settings, get_journey(own, name), keys_source([person.email or ""],
-                                                                                  f"manual:{index}"))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+            action(index)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
             errors.append(exc)
 
-    threads = [threading.Thread(target=trigger, args=(index,)) for index in range(50)]
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == []
+    return errors
+
+
+def _enrollments(session: Session, journey_id: int) -> int:
     session.expire_all()
-    for journey in (once, again):
-        assert session.scalar(select(func.count()).select_from(Enrollment)
-                              .where(Enrollment.journey_id == journey.id)) == 1
+    return int(session.scalar(select(func.count()).where(Enrollment.journey_id == journey_id)) or 0)
+
+
+def test_fifty_concurrent_triggers_for_one_contact_make_one_enrollment(engine: Engine, session: Session,
+                                                                       settings: Settings) -> None:
+    once = make_journey(session, settings, {**CRASH, "name": "once", "trigger": "manual"})
+    again = make_journey(session, settings, {**CRASH, "name": "again", "trigger": "manual", "re_entry": "always"})
+    email = people(session, 1)[0].email or ""
+
+    def trigger(index: int) -> None:
+        with session_scope(engine) as own:
+            for name in ("once", "again"):
+                enroll_now(own, settings, get_journey(own, name), keys_source([email], f"manual:{index}"))
+
+    assert _together(50, trigger) == []
+    assert _enrollments(session, once.id) == 1 and _enrollments(session, again.id) == 1
 
 
 def test_concurrent_ticks_over_fifty_trigger_events_enroll_once(engine: Engine, session: Session,
                                                                 settings: Settings) -> None:
     journey = make_journey(session, settings, {**CRASH, "name": "forms", "trigger": {"event": "form.submitted"},
                                                 "steps": [{"id": "done", "exit": True}]})
-    person = people(session, 1)
-    for index in range(50):
-        record_events(session, [NewEvent("form.submitted", f"f{index}", person[0].id, _now(), properties={})])
+    person = people(session, 1)[0]
+    record_events(session, [NewEvent("form.submitted", f"form-{index}", person.id, clock.now(), properties={})
+                            for index in range(50)])
     session.commit()
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            tick(engine, settings, dispatch=False)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    session.expire_all()
-    assert session.scalar(select(func.count()).where(Enrollment.journey_id == journey.id)) == 1
-    submit_form(session, person)
-
-
-def _now() -> Any:
-    from core import clock
-
-    return clock.now()
+    assert _together(8, lambda _: tick(engine, settings, dispatch=False)) == []
+    assert _enrollments(session, journey.id) == 1

@@ -3,9 +3,6 @@ marketer, the flow diagram is drawn (an SVG with the steps and the counts on the
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,7 +17,7 @@ from core.settings import Settings
 from core.users import add_user
 from journeys.service import get_journey
 from tests.journeys.support import advance, document, make_journey, people, submit_form
-from tests.test_dashboard_browser import _free_port, _screenshots_dir, _wait_healthy, browser  # noqa: F401
+from tests.test_dashboard_browser import _screenshots_dir, chromium, running_dashboard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "journeys-password"
@@ -40,21 +37,14 @@ def dashboard(cli_env: Path, engine: Engine, session: Session, settings: Setting
     advance(engine, settings, by=timedelta(seconds=1))
     add_user(session, "mia", "marketer", PASSWORD, actor="test")
     session.commit()
-    port = _free_port()
-    log = (cli_env / "dashboard.log").open("wb")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "relance"), "dashboard", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, env={**os.environ}, cwd=cli_env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process)
+    with running_dashboard(cli_env) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    with chromium() as driver:
+        yield driver
 
 
 def test_the_flow_diagram_is_drawn_and_a_marketer_pauses(dashboard: str, browser: object, session: Session,
