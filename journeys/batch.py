@@ -101,12 +101,12 @@ def claim(session: Session, version_id: int, step: str, limit: int) -> int:
     return claim_ids(session, due_query(version_id, step, clock.now(), limit))
 
 
-def claim_ids(session: Session, picked: Any) -> int:
+def claim_ids(session: Session, picked: Any, *, skip_locked: bool = True) -> int:
     """Fill the batch with the enrollments of `picked` (a select of enrollment ids), locked for this transaction
-    (PostgreSQL skips those another worker holds); returns how many."""
+    (PostgreSQL skips those another worker holds, or with `skip_locked=False` waits for them); returns how many."""
     prepare_batch(session)
     if session.get_bind().dialect.name == "postgresql":
-        picked = picked.with_for_update(skip_locked=True)
+        picked = picked.with_for_update(skip_locked=skip_locked)
     chosen = picked.subquery("picked")
     erased = case((Contact.erased_at.is_not(None), literal("erased", String)), else_=null())
     rows = (select(Enrollment.id, Enrollment.contact_id, Enrollment.held_out, Enrollment.entered_at,

@@ -135,7 +135,7 @@ def _migrate(session: Session, settings: Settings, old: list[tuple[JourneyVersio
                                                  .values(version_id=version.id),
                                                  execution_options={"synchronize_session": False}))
             else:
-                count = claim_ids(session, at_step)
+                count = claim_ids(session, at_step, skip_locked=False)  # every one moves: wait for a tick
                 session.execute(update(BATCH).values(next_step=target))
                 set_next_due(session, spec, now, settings.default_timezone)
                 move(session, now)
