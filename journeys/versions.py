@@ -24,6 +24,8 @@ from journeys.steps import move
 from journeys.triggers import members_source
 from segments.service import get_segment, members_query
 
+MIGRATION_PASSES = 3
+
 
 @dataclass
 class Published:
@@ -122,26 +124,34 @@ def _check_mapping(old: list[tuple[JourneyVersion, JourneySpec]], new: JourneySp
 def _migrate(session: Session, settings: Settings, old: list[tuple[JourneyVersion, JourneySpec]],
              version: JourneyVersion, spec: JourneySpec, mapping: dict[str, str]) -> dict[str, int]:
     """Move active enrollments of older versions onto `version`: a kept step of the same kind keeps its due time
-    (a wait goes on counting); a mapped or changed one is entered anew (a wait starts now)."""
-    now = clock.now()
+    (a wait goes on counting); a mapped or changed one is entered anew (a wait starts now). A tick running
+    meanwhile may move some on to another old step: passes repeat until none is left behind."""
     moved: dict[str, int] = {}
-    for previous, previous_spec in old:
-        for step, kind in previous_spec.kinds.items():
-            target = mapping.get(step, step)
-            at_step = select(Enrollment.id).where(Enrollment.version_id == previous.id, Enrollment.step == step,
-                                                  Enrollment.status == "active")
-            if target == step and spec.kinds[target] == kind:
-                count = rowcount(session.execute(update(Enrollment).where(Enrollment.id.in_(at_step))
-                                                 .values(version_id=version.id),
-                                                 execution_options={"synchronize_session": False}))
-            else:
-                count = claim_ids(session, at_step, skip_locked=False)  # every one moves: wait for a tick
-                session.execute(update(BATCH).values(next_step=target))
-                set_next_due(session, spec, now, settings.default_timezone)
-                move(session, now)
-                session.execute(update(Enrollment).where(Enrollment.id.in_(select(B.enrollment_id)))
-                                .values(version_id=version.id), execution_options={"synchronize_session": False})
-            if count:
-                moved[f"v{previous.number}:{step} -> {target}"] = int(count)
+    for _ in range(MIGRATION_PASSES):
+        for previous, previous_spec in old:
+            for step, kind in previous_spec.kinds.items():
+                count = _migrate_step(session, settings, previous, step, kind, version, spec, mapping.get(step, step))
+                if count:
+                    key = f"v{previous.number}:{step} -> {mapping.get(step, step)}"
+                    moved[key] = moved.get(key, 0) + count
+        if not any(_has_active(session, previous.id) for previous, _ in old):
+            break
     return moved
 
+
+def _migrate_step(session: Session, settings: Settings, previous: JourneyVersion, step: str, kind: str,
+                  version: JourneyVersion, spec: JourneySpec, target: str) -> int:
+    at_step = select(Enrollment.id).where(Enrollment.version_id == previous.id, Enrollment.step == step,
+                                          Enrollment.status == "active")
+    if target == step and spec.kinds[target] == kind:
+        return rowcount(session.execute(update(Enrollment).where(Enrollment.id.in_(at_step))
+                                        .values(version_id=version.id),
+                                        execution_options={"synchronize_session": False}))
+    now = clock.now()
+    count = claim_ids(session, at_step, skip_locked=False)  # every one moves: wait for a tick holding some
+    session.execute(update(BATCH).values(next_step=target))
+    set_next_due(session, spec, now, settings.default_timezone)
+    move(session, now)
+    session.execute(update(Enrollment).where(Enrollment.id.in_(select(B.enrollment_id)))
+                    .values(version_id=version.id), execution_options={"synchronize_session": False})
+    return count
