@@ -40,6 +40,7 @@ from core.models import Enrollment, JourneyVersion, Message  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from journeys.batch import claim, due_query  # noqa: E402
 from journeys.service import get_journey, save_draft  # noqa: E402
+from journeys.status import journey_status  # noqa: E402
 from journeys.tick import tick  # noqa: E402
 from journeys.versions import publish  # noqa: E402
 from templates.pipeline import sync_library  # noqa: E402
@@ -214,6 +215,11 @@ def main() -> None:
                                                               item.timings.items() if seconds >= 0.01))
     woken, seconds = _wake(engine, settings, 1000)
     print(f"wake-up: 1,000 clicks → {woken:,} enrollments past the event wait in the next tick ({seconds:.2f} s)")
+    with session_scope(engine) as session:
+        started = time.perf_counter()
+        journey_status(session, get_journey(session, "bench"))
+        print(f"status (the CLI table and the dashboard page's counts): {time.perf_counter() - started:.2f} s "
+              "(dashboard budget ≤ 2 s)")
     print(f"peak RSS {_rss_mb():.0f} MB")
     print(f"check: {get_journey_status(engine, journey_id)}")
 

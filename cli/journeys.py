@@ -36,7 +36,7 @@ from journeys.service import (
     save_draft,
     versions_of,
 )
-from journeys.status import journey_status
+from journeys.status import enrollment_counts, journey_status
 from journeys.tick import summarise, tick, unfinished
 from journeys.triggers import keys_source, members_source
 from journeys.versions import parse_mapping, publish
@@ -143,12 +143,14 @@ def archive(name: str = NAME, yes: bool = typer.Option(False, "--yes", help="Do 
 def list_command(as_json: bool = JSON) -> None:
     """Every journey with its status, live version and enrollments."""
     with _session() as session:
+        counts = enrollment_counts(session)
         rows: list[dict[str, Any]] = []
         for journey in list_journeys(session):
-            status = journey_status(session, journey)
+            mine = counts.get(journey.id, {})
             rows.append({"journey": journey.name, "status": journey.status, "version": journey.current_version,
-                         "versions": len(versions_of(session, journey.id)), "enrolled": status.enrolled,
-                         "active": status.active, "converted": status.converted, "trigger": _trigger(journey)})
+                         "versions": len(versions_of(session, journey.id)), "enrolled": sum(mine.values()),
+                         "active": mine.get("active", 0), "converted": mine.get("converted", 0),
+                         "trigger": _trigger(journey)})
     if as_json:
         print_json(rows)
         return
