@@ -113,12 +113,12 @@ def candidates(session: Session, campaign: Campaign, definition: CampaignDefinit
     the enrollments that reach a journey's send step, each its own rotation, held out by the journey."""
     hashing.prepare(session)
     chosen, reason = channel_choice(session, campaign.id, definition)
-    decided = [
-        chosen.label("channel"),
-        reason.label("reason"),
-        hashing.bucket_sql(session, f"variant:{campaign.id}", Contact.id).label("variant_bucket"),
-        hashing.bucket_sql(session, f"test:{campaign.id}", Contact.id).label("test_bucket"),
-    ]
+    buckets = arms(session, campaign)
+    decided = [chosen.label("channel"), reason.label("reason")]
+    if len(buckets) > 1:  # buckets are computed only where they decide something (a hash per row each)
+        decided.append(hashing.bucket_sql(session, f"variant:{campaign.id}", Contact.id).label("variant_bucket"))
+    if definition.test:
+        decided.append(hashing.bucket_sql(session, f"test:{campaign.id}", Contact.id).label("test_bucket"))
     if recipients is None:
         chosen_and_bucketed = select(
             Contact.id.label("contact_id"), literal(0).label("rotation"),
@@ -140,7 +140,6 @@ def candidates(session: Session, campaign: Campaign, definition: CampaignDefinit
         (waiting, literal(str(MessageStatus.WAITING))),
         else_=literal(str(MessageStatus.QUEUED)),
     )
-    buckets = arms(session, campaign)
     variant = case(
         (or_(inner.c.channel.is_(None), held_out, waiting), null()),
         *[(inner.c.variant_bucket < arm.upper, literal(arm.variant_id)) for arm in buckets[:-1]],

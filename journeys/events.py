@@ -42,8 +42,9 @@ def record_entered(session: Session, journey: Any, version: int, ids: list[int],
 
 
 def record_steps(session: Session, journey: Any, version: int, step: str, kind: str, at: datetime) -> int:
-    """`journey.step` for every batch row whose step acted now: outcome and where it went. Segments read these
-    through their properties (which step, which outcome): no per-contact stats row for them."""
+    """`journey.step` for every batch row whose step acted now: outcome and where it went (not for plain waits:
+    their end is the next step). Segments read these through their properties (which step, which outcome): no
+    per-contact stats row for them."""
     properties = json_object(session, journey=journey.name, journey_id=journey.id, version=version, step=step,
                              kind=kind, outcome=func.coalesce(B.outcome, ""), next=func.coalesce(B.next_step, ""))
     source = select(*_row(B.contact_id, "journey.step", at, properties, _key(B.enrollment_id, f":step:{step}:1"))) \

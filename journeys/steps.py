@@ -74,10 +74,16 @@ def run_batch(session: Session, settings: Settings, node: Node, limit: int) -> B
     _route(session, node)
     set_next_due(session, node.spec, now, settings.default_timezone)
     _log(session, node, now)
-    events.record_steps(session, _JourneyRef(node), node.version, node.step, node.kind, now)
+    if not _plain_wait(node):  # a plain wait's end is the next step's start: its event would say nothing more
+        events.record_steps(session, _JourneyRef(node), node.version, node.step, node.kind, now)
     _finish(session, node, now)
     _tally(session, outcome)
     return outcome
+
+
+def _plain_wait(node: Node) -> bool:
+    step = node.spec.document.step(node.step)
+    return isinstance(step, WaitStep) and step.wait.for_event is None
 
 
 @dataclass(frozen=True)
