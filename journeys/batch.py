@@ -56,13 +56,17 @@ BATCH = Table(
 B = BATCH.c
 
 
+_EXISTS = {"sqlite": "SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = 'journey_batch'",
+           "postgresql": "SELECT to_regclass('pg_temp.journey_batch')"}
+
+
 def prepare_batch(session: Session) -> None:
-    """The batch table exists on this connection and is empty (PostgreSQL also empties it at each commit). Created
-    once per database connection: its `info` survives pool check-outs and dies with the connection."""
+    """The batch table exists on this connection and is empty (PostgreSQL also empties it at each commit). Its
+    creation is transactional (a rolled-back batch takes it away), so each claim looks for it first — a catalog
+    lookup, cheaper than PostgreSQL's CREATE … IF NOT EXISTS."""
     connection = session.connection()
-    if not connection.info.get(BATCH.name):
+    if connection.exec_driver_sql(_EXISTS[connection.dialect.name]).scalar() is None:
         connection.execute(CreateTable(BATCH, if_not_exists=True))
-        connection.info[BATCH.name] = True
     connection.execute(BATCH.delete())
 
 

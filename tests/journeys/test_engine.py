@@ -266,3 +266,23 @@ def test_re_entry_rules(engine: Engine, session: Session, settings: Settings) ->
                                            .where(Enrollment.journey_id == journey.id))
               for journey in (never, always, later)}
     assert counts == {"never": 1, "always": 3, "later": 2}
+
+
+def test_a_rolled_back_batch_leaves_the_next_ones_working(engine: Engine, session: Session,
+                                                          settings: Settings) -> None:
+    from core.db import session_scope
+    from core.models import JourneyVersion
+    from journeys.batch import claim
+
+    clock.freeze(MONDAY)
+    journey = make_journey(session, settings, document())
+    submit_form(session, people(session, 3))
+    advance(engine, settings, by=timedelta(minutes=1), dispatch=False)
+    version = session.scalars(select(JourneyVersion.id)).one()
+    clock.travel(timedelta(days=2))
+    for _ in range(3):  # the batch table is created in a transaction that is then rolled back, on the same connection
+        with session_scope(engine) as own:
+            assert claim(own, version, "pause", 10) == 3
+            own.rollback()
+    advance(engine, settings)
+    assert where_are(session, journey)[("tag", "completed")] == 3
