@@ -89,36 +89,35 @@ class Enrollment(Base):
     exited_at: Mapped[datetime | None]
     exit_reason: Mapped[str | None] = mapped_column(String(64))
 
+    # Four indexes only: every move rewrites the due index, and on PostgreSQL a move that changes an indexed
+    # column writes a new entry into every index of the table.
     __table_args__ = (
-        UniqueConstraint("journey_id", "contact_id", "entry_key"),
+        # One enrollment per contact, journey and entry (contact first: it also serves lookups by contact).
+        UniqueConstraint("contact_id", "journey_id", "entry_key"),
         # One active enrollment per contact and journey, whatever the entry.
         Index("uq_enrollments_active_contact", "journey_id", "contact_id", unique=True,
               sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
         # The claim: due enrollments at one step of one version, oldest first.
         Index("ix_enrollments_due", "version_id", "step", "due_at",
               sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
-        Index("ix_enrollments_journey_entered", "journey_id", "entered_at"),
-        Index("ix_enrollments_contact", "contact_id"),
     )
 
 
 class EnrollmentStep(Base):
-    """The step log: one row per enrollment, step and visit — a step can never run twice for an enrollment."""
+    """The step log: one row per enrollment, step and visit (its key) — a step never runs twice for an enrollment.
+    `version_id` is the version whose step ran (no foreign key: the enrollment's own keeps versions alive)."""
 
     __tablename__ = "enrollment_steps"
 
-    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
-    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
-    step: Mapped[str] = mapped_column(String(64))
-    visit: Mapped[int] = mapped_column(Integer, default=1)
-    version_id: Mapped[int] = mapped_column(ForeignKey("journey_versions.id", ondelete="CASCADE"))
+    enrollment_id: Mapped[int] = mapped_column(BIG_ID, ForeignKey("enrollments.id", ondelete="CASCADE"),
+                                               primary_key=True)
+    step: Mapped[str] = mapped_column(String(64), primary_key=True)
+    visit: Mapped[int] = mapped_column(Integer, primary_key=True, default=1, autoincrement=False)
+    version_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str | None] = mapped_column(String(64))  # ledger status, branch taken, wait end, ...
     next_step: Mapped[str | None] = mapped_column(String(64))  # where it went (NULL: the journey ended there)
     message_id: Mapped[str | None] = mapped_column(String(36))  # the send step's ledger row
     at: Mapped[datetime]
 
-    __table_args__ = (
-        UniqueConstraint("enrollment_id", "step", "visit"),
-        Index("ix_enrollment_steps_version_step", "version_id", "step", "next_step"),
-    )
+    __table_args__ = (Index("ix_enrollment_steps_version_step", "version_id", "step", "next_step"),)

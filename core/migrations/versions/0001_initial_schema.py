@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 03:38:49.832813
+Create Date: 2026-12-06 05:30:37.761991
 """
 from collections.abc import Sequence
 
@@ -407,12 +407,10 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['journey_id'], ['journeys.id'], name=op.f('fk_enrollments_journey_id_journeys'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['version_id'], ['journey_versions.id'], name=op.f('fk_enrollments_version_id_journey_versions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_enrollments')),
-    sa.UniqueConstraint('journey_id', 'contact_id', 'entry_key', name=op.f('uq_enrollments_journey_id_contact_id_entry_key'))
+    sa.UniqueConstraint('contact_id', 'journey_id', 'entry_key', name=op.f('uq_enrollments_contact_id_journey_id_entry_key'))
     )
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
-        batch_op.create_index('ix_enrollments_contact', ['contact_id'], unique=False)
         batch_op.create_index('ix_enrollments_due', ['version_id', 'step', 'due_at'], unique=False, sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
-        batch_op.create_index('ix_enrollments_journey_entered', ['journey_id', 'entered_at'], unique=False)
         batch_op.create_index('uq_enrollments_active_contact', ['journey_id', 'contact_id'], unique=True, sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
 
     op.create_table('events',
@@ -474,10 +472,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('campaign_id', 'name', name=op.f('uq_variants_campaign_id_name'))
     )
     op.create_table('enrollment_steps',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('enrollment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('step', sa.String(length=64), nullable=False),
-    sa.Column('visit', sa.Integer(), nullable=False),
+    sa.Column('visit', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('outcome', sa.String(length=64), nullable=True),
@@ -485,9 +482,7 @@ def upgrade() -> None:
     sa.Column('message_id', sa.String(length=36), nullable=True),
     sa.Column('at', core.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['enrollment_id'], ['enrollments.id'], name=op.f('fk_enrollment_steps_enrollment_id_enrollments'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['version_id'], ['journey_versions.id'], name=op.f('fk_enrollment_steps_version_id_journey_versions'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_enrollment_steps')),
-    sa.UniqueConstraint('enrollment_id', 'step', 'visit', name=op.f('uq_enrollment_steps_enrollment_id_step_visit'))
+    sa.PrimaryKeyConstraint('enrollment_id', 'step', 'visit', name=op.f('pk_enrollment_steps'))
     )
     with op.batch_alter_table('enrollment_steps', schema=None) as batch_op:
         batch_op.create_index('ix_enrollment_steps_version_step', ['version_id', 'step', 'next_step'], unique=False)
@@ -608,9 +603,7 @@ def downgrade() -> None:
     op.drop_table('events')
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.drop_index('uq_enrollments_active_contact', sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
-        batch_op.drop_index('ix_enrollments_journey_entered')
         batch_op.drop_index('ix_enrollments_due', sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
-        batch_op.drop_index('ix_enrollments_contact')
 
     op.drop_table('enrollments')
     with op.batch_alter_table('costs', schema=None) as batch_op:
