@@ -25,6 +25,7 @@ from journeys.conditions import (
     step_references,
 )
 from journeys.language import (
+    RESERVED_REASONS,
     BranchStep,
     DateTrigger,
     EventTrigger,
@@ -132,6 +133,9 @@ def _exits(document: JourneyDocument, problems: Problems) -> list[Exit]:
             continue
         if reason is None:
             reason = condition.condition.event if isinstance(condition, EventSince) else f"exit_when[{index}]"
+        if reason in RESERVED_REASONS:
+            problems.append((f"exit_when[{index}].reason", f"{reason!r} is how Relance itself ends enrollments: "
+                                                           "name this reason otherwise"))
         found.append(Exit(str(reason)[:64], condition))
     return found
 

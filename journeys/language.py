@@ -18,6 +18,7 @@ from journeys.clocktime import Duration, clock_time
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,79}$")
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 DID = ("sent", "delivered", "opened", "clicked", "bounced", "failed", "unsubscribed")
+RESERVED_REASONS = ("goal", "erased", "end", "exit step", "archived")  # how the engine itself ends enrollments
 UPDATABLE = ("first_name", "last_name", "company", "job_title", "language", "country", "timezone", "source")
 
 

@@ -26,8 +26,6 @@ from journeys.language import BranchStep, ExitStep, SplitStep, UpdateStep, WaitS
 from journeys.sends import cancel_open_messages, check_budget, ledger_batch
 from journeys.updates import apply_update
 
-RESERVED_REASONS = ("goal", "erased", "end", "exit step")
-
 
 @dataclass(frozen=True)
 class Node:

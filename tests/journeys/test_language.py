@@ -49,6 +49,7 @@ def test_durations_are_minutes_hours_days_and_weeks() -> None:
     ({"goal": {"score": {"over": 3}}}, "goal.score.over", "unknown key"),
     ({"exit_when": [{"reason": "gone", "if": {"field": "nope", "op": "eq", "value": 1}}]}, "exit_when[0].if.field",
      "unknown field"),
+    ({"exit_when": [{"reason": "goal", "if": {"tag": "x"}}]}, "exit_when[0].reason", "name this reason otherwise"),
 ])
 def test_top_level_mistakes_name_their_path(change: dict[str, Any], path: str, why: str) -> None:
     found = problems(document(**change))
