@@ -171,6 +171,7 @@ class CampaignDefinition(_Model):
     utm: dict[str, str] = Field(default_factory=dict)
     postage_class: str = "lettre-verte"
     topic: str = "marketing"
+    survey: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,119}$")  # invites to this survey
 
     @field_validator("name")
     @classmethod

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.definition import CampaignDefinition, CampaignDefinitionError, parse_campaign
+from campaigns.invitations import SurveyUnavailable, survey_ref
 from core import clock
 from core.db import rowcount
 from core.models import AuditLog, Campaign, Cost, Message, Template, Variant
@@ -73,8 +74,19 @@ def _check_references(session: Session, definition: CampaignDefinition) -> None:
             problems.append(("template", f"no template named {name!r} (add it to templates/library/)"))
         elif known[name] != channel:
             problems.append(("template", f"template {name!r} is for {known[name]}, not {channel}"))
+    problems += _survey_problems(session, definition)
     if problems:
         raise CampaignDefinitionError(problems)
+
+
+def _survey_problems(session: Session, definition: CampaignDefinition) -> list[tuple[str, str]]:
+    if not definition.survey:
+        return []
+    try:
+        survey_ref(session, definition.survey)
+    except SurveyUnavailable as exc:
+        return [("survey", str(exc))]
+    return []
 
 
 def _sync_variants(session: Session, campaign: Campaign, definition: CampaignDefinition) -> None:

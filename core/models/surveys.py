@@ -23,6 +23,7 @@ class Survey(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
     anonymous: Mapped[bool] = mapped_column(default=False)
     closes_at: Mapped[datetime | None]
+    link_days: Mapped[int] = mapped_column(Integer, default=60)  # how long an invitation's link works
     closed_at: Mapped[datetime | None]
     current_version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 02:53:12.685417
+Create Date: 2026-12-06 02:55:39.282337
 """
 from collections.abc import Sequence
 
@@ -157,6 +157,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('anonymous', sa.Boolean(), nullable=False),
     sa.Column('closes_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('link_days', sa.Integer(), nullable=False),
     sa.Column('closed_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('current_version', sa.Integer(), nullable=False),
     sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
