@@ -44,7 +44,8 @@ LANGUAGE_HELP = (
     "• {event: email.clicked, within: 30d, where: {url: {contains: pricing}}, count: {gte: 2}} — behaviour; "
     "count: {eq: 0} means did not; also after/before dates and campaign\n\n"
     "• {tag: vip} · {segment: other-segment} · {lifecycle_stage: [lead, mql]} · {score: {gte: 50}} · "
-    "{grade: [A, B]} · {reachable: email|sms|mail}\n\n"
+    "{grade: [A, B]} · {reachable: email|sms|mail} · {survey: nps-2026, status: invited|started|completed} "
+    "(invited = sent, not answered yet: the reminder audience)\n\n"
     "Examples: examples/segments/*.yaml. A bad definition exits with code 2 and names the path of each bad node."
 )
 app = typer.Typer(help=escape(LANGUAGE_HELP), no_args_is_help=True)

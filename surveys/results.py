@@ -100,7 +100,8 @@ def _human_open(session: Session) -> ColumnElement[bool]:
     return (Event.type == "email.opened") & (func.coalesce(flag, "") != "true")
 
 
-def _scope(session: Session, survey: Survey, segment: str | None, since: datetime | None) -> Scope:
+def scope_of(session: Session, survey: Survey, segment: str | None, since: datetime | None) -> Scope:
+    """What a result reads: the survey's invitations and responses, of `segment`'s members, from `since`."""
     if segment is not None and survey.anonymous:
         raise ValueError(f"survey {survey.name!r} is anonymous: its answers cannot be split by segment")
     members = None
@@ -225,7 +226,7 @@ def survey_results(session: Session, name: str, *, segment: str | None = None, s
     version = current_version(session, survey)
     document = document_of(version)
     language = document.language(language)
-    scope = _scope(session, survey, segment, since)
+    scope = scope_of(session, survey, segment, since)
     results = SurveyResults(survey.name, document.title_in(language), survey.anonymous, version.version, segment,
                             since)
     _funnel(session, results, scope)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from surveys.conditions import questions_of
+from surveys.definition import SurveyDocument
 from surveys.questions import (
     DEFAULT_LABELS,
     OTHER,
@@ -48,10 +49,8 @@ def _option(field: str, value: str, label: str, current: list[str]) -> dict[str,
 
 def _scale_options(question: Question, field: str, language: str, current: list[str]) -> list[dict[str, Any]]:
     labels: dict[int, str] = {}
-    if isinstance(question, CsatQuestion):
+    if isinstance(question, CsatQuestion):  # a rating's or matrix's end labels are shown under the scale instead
         labels = {value: question.label(value, language) for value in question.scale()}
-    elif isinstance(question, RatingQuestion | MatrixQuestion):
-        labels = {value: question.label(value, language) for value in question.scale() if value in question.labels}
     return [{**_option(field, str(value), str(value), current), "caption": labels.get(value)}
             for value in question.scale() or []]
 
@@ -147,3 +146,18 @@ def thanks_context(respondent: Respondent) -> dict[str, Any]:
     language = respondent.language
     return {"lang": language, "title": respondent.document.title_in(language),
             "thanks": text_for(respondent.document.thanks, language)}
+
+
+def preview_html(document: SurveyDocument, language: str, page: int, *, sender: str) -> str:
+    """Page `page` of a survey as a first-time respondent sees it (`relance survey preview`), nothing stored."""
+    from core.models import Contact, Invitation, Survey, SurveyVersion
+    from web.i18n import translator as make_translator
+    from web.state import template_environment
+
+    respondent = Respondent(Invitation(id="preview", channel="email"), Survey(name=document.name,
+                            anonymous=document.anonymous), SurveyVersion(version=0), document, Contact(), None,
+                            document.language(language))
+    context = page_context(respondent, page, action="#")
+    lang = context.pop("lang")
+    return template_environment().get_template("survey_page.html").render(
+        lang=lang, t=make_translator(lang), sender=sender, **context)
