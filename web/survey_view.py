@@ -83,7 +83,8 @@ def _widget(question: Question, language: str, values: dict[str, list[str]]) -> 
         widget.update(kind="choices", options=options,
                       input="checkbox" if isinstance(question, MultipleChoiceQuestion) else "radio")
     elif isinstance(question, TextQuestion):
-        widget.update(kind="text", long=question.long, maxlength=question.limit, id=field.replace(".", "-"))
+        widget.update(kind="text", long=question.long, maxlength=question.limit,
+                      id=f"{field.replace('.', '-')}-input")
     elif isinstance(question, MatrixQuestion):
         widget.update(kind="matrix", rows=[{
             "label": text_for(row.label, language), "field": question.row_field(row.value),
