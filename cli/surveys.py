@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from cli.common import console, engine, fail, print_json, settings
 from cli.survey_results import print_results
 from core.db import session_scope
-from surveys.definition import SurveyDefinitionError, load_survey
+from surveys.definition import SurveyDefinitionError, SurveyDocument, load_survey
 from surveys.export import response_rows
 from surveys.results import survey_results
 from surveys.service import (
@@ -57,15 +57,21 @@ def _session() -> Iterator[Session]:
         raise fail(str(exc)) from None
 
 
+def _load(path: Path) -> SurveyDocument:
+    """The survey in `path`; a bad one exits 2 listing each problem with its path."""
+    try:
+        return load_survey(path)
+    except SurveyDefinitionError as exc:
+        lines = "\n".join(f"  {where or '(survey)'}: {why}" for where, why in exc.problems)
+        raise fail(f"{path} is not a valid survey:\n{escape(lines)}", code=2) from None
+
+
 @app.command()
 def create(path: Path = typer.Argument(..., help="The survey's YAML file."),
            check: bool = typer.Option(False, "--check", help="Only check the file; store nothing."),
            as_json: bool = JSON) -> None:
     """Check a survey file and store it (a new version when it changed; invitations keep theirs)."""
-    try:
-        document = load_survey(path)
-    except SurveyDefinitionError as exc:
-        raise fail(f"{path}: {exc}", code=2) from None
+    document = _load(path)
     if check:
         summary = {"name": document.name, "pages": len(document.pages),
                    "questions": sum(1 for _ in document.questions()), "valid": True}
@@ -110,10 +116,7 @@ def preview(name_or_file: str = typer.Argument(..., help="A stored survey's name
     from web.survey_view import preview_html
 
     if name_or_file.endswith((".yaml", ".yml")):
-        try:
-            document = load_survey(name_or_file)
-        except SurveyDefinitionError as exc:
-            raise fail(f"{name_or_file}: {exc}", code=2) from None
+        document = _load(Path(name_or_file))
     else:
         with _session() as session:
             document = document_of(current_version(session, get_survey(session, name_or_file)))
