@@ -143,3 +143,20 @@ def contact_search(session: Session, text: str) -> list[dict[str, Any]]:
 def contact_page(session: Session, contact_id: int, events: int = 200) -> dict[str, Any] | None:
     contact = session.get(Contact, contact_id)
     return contact_view(session, contact, events=events) if contact is not None else None
+
+
+def survey_names(session: Session) -> list[str]:
+    """Surveys, newest first."""
+    from surveys.service import list_surveys
+
+    return [str(row["name"]) for row in list_surveys(session)]
+
+
+def survey_page(session: Session, name: str, segment: str | None, since: date | None, language: str) -> Any:
+    """The Surveys page: the survey's results (surveys.results), optionally for a segment and from a date."""
+    from datetime import UTC, datetime, time
+
+    from surveys.results import survey_results
+
+    moment = datetime.combine(since, time(), tzinfo=UTC) if since else None
+    return survey_results(session, name, segment=segment, since=moment, language=language)
