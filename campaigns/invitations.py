@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from core import clock
 from core.db import dialect_insert
@@ -58,12 +58,22 @@ def invite(session: Session, campaign_id: int, survey: SurveyRef, *, message_fil
     """One invitation per ledger message of `campaign_id` that will go out (idempotent); returns how many are new.
     `message_filter` narrows the messages (a journey step's new rows)."""
     now = clock.now()
+    earlier = aliased(Invitation)
+    still_open = (select(earlier.id).where(
+        earlier.contact_id == Message.contact_id, earlier.survey_id == survey.survey_id, earlier.resumes.is_(None),
+        earlier.completed_at.is_(None), or_(earlier.expires_at.is_(None), earlier.expires_at > now))
+        .order_by(earlier.created_at, earlier.id).limit(1))
+
+    def of_open(column: Any) -> Any:  # the same column of the open invitation this one continues, if any
+        return still_open.with_only_columns(column).scalar_subquery()
+
     rows = select(
         Message.id.label("id"), literal(survey.survey_id, Integer).label("survey_id"),
-        literal(survey.version_id, Integer).label("version_id"), Message.contact_id.label("contact_id"),
-        Message.id.label("message_id"), Message.campaign_id.label("campaign_id"),
-        Message.channel.label("channel"), literal(now, UTCDateTime()).label("created_at"),
-        literal(survey.expires_at, UTCDateTime()).label("expires_at"),
+        func.coalesce(of_open(earlier.version_id), literal(survey.version_id, Integer)).label("version_id"),
+        Message.contact_id.label("contact_id"), Message.id.label("message_id"),
+        Message.campaign_id.label("campaign_id"), Message.channel.label("channel"),
+        literal(now, UTCDateTime()).label("created_at"), literal(survey.expires_at, UTCDateTime()).label("expires_at"),
+        of_open(earlier.id).label("resumes"), of_open(earlier.started_at).label("started_at"),
     ).where(Message.campaign_id == campaign_id, Message.status.in_(INVITED_STATUSES))
     if message_filter is not None:
         rows = rows.where(message_filter)

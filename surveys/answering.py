@@ -96,22 +96,25 @@ def _now(respondent: Respondent) -> datetime:
     return day_of(clock.now()) if respondent.anonymous else clock.now()
 
 
+def _thread(respondent: Respondent) -> Any:
+    """The invitation answered and the reminders that continue the same response."""
+    return or_(Invitation.id == respondent.root, Invitation.resumes == respondent.root)
+
+
 def _ensure_response(session: Session, settings: Settings, respondent: Respondent) -> Response:
     """The invitation's one response, created on the first save (a concurrent first save finds the same row)."""
     if respondent.response is not None:
         return respondent.response
     invitation, now = respondent.invitation, _now(respondent)
-    key = respondent_key(settings, invitation.id)
+    key = respondent_key(settings, respondent.root)
     values = {"survey_id": respondent.survey.id, "version_id": respondent.version.id, "respondent_key": key,
-              "invitation_id": None if respondent.anonymous else invitation.id,
+              "invitation_id": None if respondent.anonymous else respondent.root,
               "contact_id": None if respondent.anonymous else invitation.contact_id,
               "channel": invitation.channel, "language": respondent.language, "status": "partial",
               "next_page": 0, "started_at": now, "updated_at": now}
     session.execute(dialect_insert(session)(Response).values(**values)
                     .on_conflict_do_nothing(index_elements=["respondent_key"]))
     response = session.scalars(select(Response).where(Response.respondent_key == key)).one()
-    session.execute(update(Invitation).where(Invitation.id == invitation.id, Invitation.started_at.is_(None))
-                    .values(started_at=now))
     respondent.response = response
     return response
 
@@ -131,6 +134,8 @@ def _write(session: Session, settings: Settings, respondent: Respondent, page: i
     """Upsert the answers given; with `replace_page`, the page's other answers (left blank, hidden) go."""
     response = _ensure_response(session, settings, respondent)
     now = _now(respondent)
+    session.execute(update(Invitation).where(_thread(respondent), Invitation.started_at.is_(None))
+                    .values(started_at=now))
     document = respondent.document
     rows: list[dict[str, Any]] = []
     for name, result in parsed.items():
@@ -191,8 +196,8 @@ def _advance(session: Session, settings: Settings, respondent: Respondent, page:
     if following is None:
         response.status, response.next_page = "completed", len(document.pages)
         response.completed_at = response.completed_at or now
-        session.execute(update(Invitation).where(Invitation.id == respondent.invitation.id,
-                                                 Invitation.completed_at.is_(None)).values(completed_at=now))
+        session.execute(update(Invitation).where(_thread(respondent), Invitation.completed_at.is_(None))
+                        .values(completed_at=now))
     else:
         response.status, response.next_page, response.completed_at = "partial", following, None
     session.flush()

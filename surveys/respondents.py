@@ -53,6 +53,11 @@ class Respondent:
         return self.survey.anonymous
 
     @property
+    def root(self) -> str:
+        """The invitation whose response this one continues (itself, unless it is a reminder of an open one)."""
+        return self.invitation.resumes or self.invitation.id
+
+    @property
     def completed(self) -> bool:
         return self.response is not None and self.response.status == "completed"
 
@@ -87,7 +92,7 @@ def open_invitation(session: Session, settings: Settings, payload: dict[str, Any
         raise LinkProblem("expired", f"the link expired on {invitation.expires_at:%Y-%m-%d}")
     document = document_of(version)
     response = session.scalars(select(Response).where(
-        Response.respondent_key == respondent_key(settings, invitation.id))).first()
+        Response.respondent_key == respondent_key(settings, invitation.resumes or invitation.id))).first()
     language = document.language(response.language if response else contact.language or accept_language)
     respondent = Respondent(invitation, survey, version, document, contact, response, language)
     if response is not None:

@@ -243,3 +243,32 @@ def test_anonymous_survey_keeps_no_contact_with_the_answers(
     assert _count(session, Event, Event.type == "survey.answered") == 0  # no per-contact answer anywhere
     assert all(session.get(Invitation, i.id).completed_at is not None for i in invitations)  # type: ignore[union-attr]
     assert _count(session, Answer) == 6
+
+
+def test_a_reminder_resumes_the_open_response_and_a_later_invitation_starts_afresh(
+        client: TestClient, settings: Settings, session: Session, invited: list[Invitation]) -> None:
+    from tests.test_surveys_records import _members
+
+    config = web_settings(settings)
+    first = invited[0]
+    _post(client, path_of(config, first), {"page": "1", "q.nps": "7"})
+    contact = session.get(Contact, first.contact_id)
+    assert contact is not None
+    reminder = invite_contacts(session, "nps-2026", [contact])[0]
+    assert reminder.resumes == first.id and reminder.started_at is not None
+    assert _members(session, [{"survey": "nps-2026", "status": "invited"}]) == {
+        invited[1].contact_id, invited[2].contact_id}  # the reminded person counts as started, not invited
+    resumed = client.get(path_of(config, reminder))
+    assert "Page 2 sur 3" in resumed.text and "Vous reprenez" in resumed.text
+    _post(client, path_of(config, reminder), PAGE_2_OK)
+    _post(client, path_of(config, reminder), {"page": "3"})
+    session.expire_all()
+    assert _count(session, Response) == 1 and session.scalars(select(Response)).one().status == "completed"
+    assert all(session.get(Invitation, item.id).completed_at is not None  # type: ignore[union-attr]
+               for item in (first, reminder))
+    assert "Merci" in client.get(path_of(config, first)).text
+    later = invite_contacts(session, "nps-2026", [contact])[0]  # e.g. next quarter's wave: a new response
+    assert later.resumes is None
+    assert "Page 1 sur 3" in client.get(path_of(config, later)).text
+    _post(client, path_of(config, later), {"page": "1", "q.nps": "10"})
+    assert _count(session, Response) == 2

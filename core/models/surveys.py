@@ -62,6 +62,9 @@ class Invitation(Base):
     message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     channel: Mapped[str] = mapped_column(String(16))
+    # A reminder sent while an earlier invitation of the same person to the same survey is still open continues
+    # that invitation's response (`resumes` = its id); once completed or expired, a new invitation starts afresh.
+    resumes: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]

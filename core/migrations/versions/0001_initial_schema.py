@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 02:55:39.282337
+Create Date: 2026-12-06 03:09:15.692403
 """
 from collections.abc import Sequence
 
@@ -491,6 +491,7 @@ def upgrade() -> None:
     sa.Column('message_id', sa.String(length=36), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=True),
     sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('resumes', sa.String(length=36), nullable=True),
     sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('started_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
