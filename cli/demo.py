@@ -21,6 +21,7 @@ STEPS: list[str] = [
     "templates.demo:run",  # library rendered to the outbox (issue 4)
     "campaigns.demo:run",  # multichannel campaign with A/B, holdout, fallback (issue 5)
     "contacts.feedback_demo:run",  # responses through the signed endpoints (issue 6)
+    "cli.survey_demo:run",  # NPS survey through a campaign, answered on the real pages (issue 17)
     "reports.demo:run",  # ROI table + dashboard command (issue 8)
 ]
 

@@ -15,7 +15,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from core.models import Answer, Event, Invitation, Message, Segment, SegmentMembership, Survey
 from surveys.breakdowns import Scope, breakdowns, texts, trend
 from surveys.definition import SurveyDocument
-from surveys.questions import MatrixQuestion, MultipleChoiceQuestion, Question, SingleChoiceQuestion, text_for
+from surveys.questions import (
+    DEFAULT_LABELS,
+    MatrixQuestion,
+    MultipleChoiceQuestion,
+    Question,
+    SingleChoiceQuestion,
+    text_for,
+)
 from surveys.service import current_version, document_of, get_survey
 from surveys.stats import Estimate, Nps, csat, nps
 
@@ -129,7 +136,8 @@ def _funnel(session: Session, results: SurveyResults, scope: Scope) -> None:
 def _label(question: Question, value: Any, language: str) -> str:
     if isinstance(question, SingleChoiceQuestion | MultipleChoiceQuestion):
         options = {option.value: text_for(option.label, language) for option in question.options}
-        return options.get(str(value), "other" if value == "other" else str(value))
+        other = DEFAULT_LABELS["other"].get(language, "other")
+        return options.get(str(value), other if value == "other" else str(value))
     if question.type == "yes_no":
         return "yes" if value else "no"
     if isinstance(question, MatrixQuestion) or hasattr(question, "label"):
@@ -137,8 +145,11 @@ def _label(question: Question, value: Any, language: str) -> str:
     return str(value)
 
 
-def _distribution(question: Question, counts: Counter[Any], language: str) -> list[dict[str, Any]]:
-    total = sum(counts.values())
+def _distribution(question: Question, counts: Counter[Any], language: str,
+                  respondents: int | None = None) -> list[dict[str, Any]]:
+    """Count and share of respondents per value, in the question's order (shares of a multiple choice add up to
+    more than 100 %)."""
+    total = respondents if respondents is not None else sum(counts.values())
     if question.type == "yes_no":
         ordered: list[Any] = [1.0, 0.0]
     elif isinstance(question, SingleChoiceQuestion | MultipleChoiceQuestion):
@@ -164,15 +175,18 @@ def _numbers(session: Session, scope: Scope) -> dict[str, Counter[float]]:
     return found
 
 
-def _choices(session: Session, scope: Scope, names: list[str]) -> dict[str, Counter[Any]]:
+def _choices(session: Session, scope: Scope, names: list[str]) -> tuple[dict[str, Counter[Any]], Counter[str]]:
+    """Choices made per question, and how many answered each (a multiple choice counts each option chosen)."""
     found: dict[str, Counter[Any]] = defaultdict(Counter)
+    answered: Counter[str] = Counter()
     if not names:
-        return found
+        return found, answered
     for question, value in session.execute(select(Answer.question, Answer.value)
                                            .where(*scope.answers, Answer.question.in_(names))):
+        answered[question] += 1
         for item in value if isinstance(value, list) else [value]:
             found[question][item] += 1
-    return found
+    return found, answered
 
 
 def _question_results(session: Session, document: SurveyDocument, scope: Scope, language: str) -> list[
@@ -180,7 +194,7 @@ def _question_results(session: Session, document: SurveyDocument, scope: Scope, 
     numbers = _numbers(session, scope)
     choice_names = [q.name for _, q in document.questions() if isinstance(q, SingleChoiceQuestion
                                                                            | MultipleChoiceQuestion)]
-    choices = _choices(session, scope, choice_names)
+    choices, answered = _choices(session, scope, choice_names)
     text_counts = dict(session.execute(select(Answer.question, func.count()).where(
         *scope.answers, Answer.number.is_(None), Answer.text.is_not(None)).group_by(Answer.question)).tuples().all())
     results = []
@@ -196,8 +210,8 @@ def _question_results(session: Session, document: SurveyDocument, scope: Scope, 
             result.respondents = int(text_counts.get(question.name, 0))
         else:
             counts = choices[question.name] if question.name in choices else numbers.get(question.name, Counter())
-            result.respondents = sum(counts.values())
-            result.distribution = _distribution(question, counts, language)
+            result.respondents = answered[question.name] if question.name in choices else sum(counts.values())
+            result.distribution = _distribution(question, counts, language, result.respondents)
             if question.scale() is not None:
                 result.mean = _mean(counts)
             if question.type == "nps":
