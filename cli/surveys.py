@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,9 @@ from typing import Any
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from cli.common import console, engine, fail, print_json, settings
+from cli.common import console, fail, print_json, refusing_session, settings
 from cli.survey_results import print_results
-from core.db import session_scope
 from surveys.definition import SurveyDefinitionError, SurveyDocument, load_survey
 from surveys.export import response_rows
 from surveys.results import survey_results
@@ -45,16 +42,10 @@ app = typer.Typer(help=escape(HELP), no_args_is_help=True)
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
-@contextmanager
-def _session() -> Iterator[Session]:
+def _session() -> Any:
     """A committed session; a bad document exits 2 naming each path, unknown names and bad states exit 1."""
-    try:
-        with session_scope(engine()) as session:
-            yield session
-    except SurveyDefinitionError as exc:
-        raise fail(f"invalid survey: {exc}", code=2) from None
-    except (SurveyNotFound, SurveyStateError, LookupError, ValueError) as exc:
-        raise fail(str(exc)) from None
+    return refusing_session(SurveyDefinitionError, "survey", (SurveyNotFound, SurveyStateError, LookupError,
+                                                             ValueError))
 
 
 def _load(path: Path) -> SurveyDocument:

@@ -8,15 +8,11 @@ import html
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +22,7 @@ from templates.pipeline import prepare_library
 from tests.axe import axe_source, violations
 from tests.survey_support import invite_contacts, make_contacts, make_survey, path_of
 from tests.test_web_support import web_settings
+from tests.web_server import serving
 from web.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -42,20 +39,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def server(engine: Engine, settings: Settings) -> Iterator[Settings]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    config = web_settings(settings, public_url=f"http://127.0.0.1:{port}")
-    instance = uvicorn.Server(uvicorn.Config(create_app(config, engine=engine, apply_interval=0.5), host="127.0.0.1",
-                                             port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield config
-    instance.should_exit = True
-    thread.join(10)
+    configs: list[Settings] = []
+
+    def make_app(url: str) -> Any:
+        configs.append(web_settings(settings, public_url=url))
+        return create_app(configs[0], engine=engine, apply_interval=0.5)
+
+    with serving(make_app):
+        yield configs[0]
 
 
 @pytest.fixture

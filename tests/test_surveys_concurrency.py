@@ -3,16 +3,14 @@ a page posted twice at once by the same person still makes one response."""
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -20,6 +18,7 @@ from core.models import Answer, Event, Response
 from core.settings import Settings
 from tests.survey_support import invite_contacts, make_contacts, make_survey, path_of
 from tests.test_web_support import web_settings
+from tests.web_server import serving
 from web.app import create_app
 
 pytestmark = pytest.mark.slow
@@ -29,20 +28,14 @@ TWICE = 20  # the first 20 people post their page twice, concurrently
 
 @pytest.fixture
 def server(engine: Engine, settings: Settings) -> Iterator[Settings]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    config = web_settings(settings, public_url=f"http://127.0.0.1:{port}")
-    instance = uvicorn.Server(uvicorn.Config(create_app(config, engine=engine, background=False), host="127.0.0.1",
-                                             port=port, log_level="warning", backlog=1024))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield config
-    instance.should_exit = True
-    thread.join(10)
+    configs: list[Settings] = []
+
+    def make_app(url: str) -> Any:
+        configs.append(web_settings(settings, public_url=url))
+        return create_app(configs[0], engine=engine, background=False)
+
+    with serving(make_app, backlog=1024):
+        yield configs[0]
 
 
 def test_200_concurrent_submissions_lose_nothing(server: Settings, session: Session) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.models import Contact, Invitation, Message
@@ -111,3 +111,19 @@ def test_reminders_go_only_to_non_responders(session: Session, settings: Setting
     reminded = set(session.scalars(select(Message.contact_id).where(Message.campaign_id == campaign.id,
                                                                       Message.status == "queued")))
     assert reminded == {answered["silent"].id, answered["passive"].id} and report.invited == 2
+
+
+def test_gdpr_export_lists_the_answers_and_erasure_detaches_them(session: Session, settings: Settings,
+                                                                 answered: dict[str, Contact]) -> None:
+    from contacts.gdpr import erase_contact, personal_data
+    from core.models import Answer, Response
+
+    detractor = answered["detractor"]
+    exported = personal_data(session, detractor)["survey_answers"]
+    assert {row["question"]: row["answer"] for row in exported} | {"nps": 3} == {
+        row["question"]: row["answer"] for row in exported} and any(row["text"] == "Trop cher" for row in exported)
+    erase_contact(session, detractor)
+    session.commit()
+    assert session.scalar(select(Response.id).where(Response.contact_id == detractor.id)) is None
+    assert "Trop cher" not in [text for text in session.scalars(select(Answer.text)) if text]
+    assert session.scalar(select(func.count()).select_from(Response)) == 3  # kept for the results, detached

@@ -5,15 +5,11 @@ from __future__ import annotations
 import html
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -22,6 +18,7 @@ from core.models import Consent, Contact
 from core.settings import Settings
 from templates.pipeline import prepare_library
 from tests.test_web_support import web_settings
+from tests.web_server import serving
 from web.app import create_app
 
 pytestmark = pytest.mark.browser
@@ -33,27 +30,17 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(engine: Engine, settings: Settings) -> Iterator[Settings]:
     """uvicorn on a loopback port serving the app; yields settings whose public URL is that server."""
-    port = _free_port()
-    config = web_settings(settings, public_url=f"http://127.0.0.1:{port}")
-    app = create_app(config, engine=engine, apply_interval=0.5)
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield config
-    instance.should_exit = True
-    thread.join(10)
+    configs: list[Settings] = []
+
+    def make_app(url: str) -> Any:
+        configs.append(web_settings(settings, public_url=url))
+        return create_app(configs[0], engine=engine, apply_interval=0.5)
+
+    with serving(make_app):
+        yield configs[0]
 
 
 @pytest.fixture

@@ -103,8 +103,9 @@ def _error_text(language: str, parsed: Parsed | None) -> str | None:
 
 def page_context(respondent: Respondent, page: int, *, action: str, errors: dict[str, Parsed] | None = None,
                  posted: dict[str, list[str]] | None = None, focus: str | None = None,
-                 notice: str | None = None) -> dict[str, Any]:
-    """The template context of survey page `page` (0-based) for this respondent."""
+                 notice: str | None = None, resumed: bool = False) -> dict[str, Any]:
+    """The template context of survey page `page` (0-based) for this respondent (`resumed`: back through the
+    invitation's link after an earlier visit)."""
     document, language = respondent.document, respondent.language
     values = posted if posted is not None else _saved_values(respondent)
     errors = errors or {}
@@ -124,7 +125,7 @@ def page_context(respondent: Respondent, page: int, *, action: str, errors: dict
         "page_title": text_for(document.pages[page].title, language),
         "page_intro": text_for(document.pages[page].intro, language),
         "intro": text_for(document.intro, language) if page == 0 and respondent.response is None else "",
-        "resumed": respondent.response is not None and not errors and posted is None,
+        "resumed": resumed and respondent.response is not None,
         "last": _last(respondent, page),
         "back_url": f"{action}?page={earlier[-1] + 1}" if earlier else None,
         "error_list": [question for question in questions if question["error"]], "focus": focus, "notice": notice,

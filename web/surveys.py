@@ -84,12 +84,12 @@ def _record_click(state: AppState, request: Request, respondent: Respondent) -> 
 
 def _show(state: AppState, token: str, respondent: Respondent, requested: int | None, *,
           errors: dict[str, Any] | None = None, posted: dict[str, list[str]] | None = None, status: int = 200,
-          focus: str | None = None, notice: str | None = None) -> Outcome:
+          focus: str | None = None, notice: str | None = None, resumed: bool = False) -> Outcome:
     shown = page_to_show(respondent, requested)
     if shown is None:
         return Outcome(html=("survey_thanks.html", thanks_context(respondent), 200), language=respondent.language)
     context = page_context(respondent, shown, action=f"/s/{token}", errors=errors, posted=posted, focus=focus,
-                           notice=notice)
+                           notice=notice, resumed=resumed)
     return Outcome(html=("survey_page.html", context, status), language=respondent.language)
 
 
@@ -113,7 +113,7 @@ async def survey_page(token: str, request: Request, state: AppState = Depends(ge
             if requested is None:
                 _record_click(state, request, respondent)
             notice = translator(respondent.language)("survey_tapped") if tapped else None
-            return _show(state, token, respondent, requested, notice=notice)
+            return _show(state, token, respondent, requested, notice=notice, resumed=requested is None)
 
     return _respond(state, request, await run_in_threadpool(work))
 
