@@ -34,7 +34,7 @@ from core.db import make_engine, session_scope  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from dashboard import loaders  # noqa: E402
 from dashboard.scheduling import templates_by_channel  # noqa: E402
-from reports.engagement import rebuild  # noqa: E402
+from reports.caches.engagement import rebuild  # noqa: E402
 from segments.service import list_segments  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("bench_segments", Path(__file__).with_name("segments.py"))

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contacts.importer import import_contacts  # noqa: E402
+from contacts.imports.pipeline import import_contacts  # noqa: E402
 from core.db import make_engine  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
 

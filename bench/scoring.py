@@ -22,6 +22,7 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Pa
 
 from sqlalchemy import func, select  # noqa: E402
 
+from cli.demo.synthetic_company import build_company  # noqa: E402
 from core import clock  # noqa: E402
 from core.db import make_engine, session_scope  # noqa: E402
 from core.migrate import upgrade  # noqa: E402
@@ -29,7 +30,6 @@ from core.models import Contact, Event  # noqa: E402
 from scoring.features import features_as_of, id_batches  # noqa: E402
 from scoring.predict import apply_model, train_model  # noqa: E402
 from scoring.registry import load_model  # noqa: E402
-from scoring.synthetic import build_company  # noqa: E402
 from scoring.target import Target  # noqa: E402
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

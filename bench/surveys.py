@@ -32,7 +32,7 @@ from core.settings import Settings
 from surveys.respondents import respondent_key
 from surveys.results import survey_results
 from surveys.service import create_survey
-from tests.survey_support import example
+from tests.surveys.support import example
 
 RESULTS_BUDGET, PAGE_BUDGET = 1.0, 0.050
 

@@ -14,15 +14,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from campaigns import hashing
 from campaigns.definition import CampaignDefinition, FrequencyCap
 from core import clock
+from core.ledger import OPEN, MessageStatus
 from core.models import Campaign, Consent, Contact, Message, Variant
+from segments.compile_context import Context, json_value
 from segments.compiler import make_context
 from segments.reachability import MARKETING, reachable_condition, unreachable_reason
 from segments.service import get_segment, members_query
-from segments.sqlctx import Context, json_value
-
-# Messages that count against a frequency cap: sent within the window, or on their way (`waiting` ones go out
-# with the A/B winner).
-IN_FLIGHT = ("queued", "waiting", "sending", "unknown")
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ def _capped(campaign_id: int, channel: str, cap: FrequencyCap) -> ColumnElement[
     recent = (
         select(func.count()).select_from(Message)
         .where(Message.contact_id == Contact.id, Message.channel == channel, Message.campaign_id != campaign_id,
-               or_(Message.sent_at >= since, Message.status.in_(IN_FLIGHT)))
+               or_(Message.sent_at >= since, Message.status.in_(OPEN)))
         .scalar_subquery()
     )
     return recent >= cap.max
@@ -126,8 +123,10 @@ def candidates(session: Session, campaign: Campaign, definition: CampaignDefinit
     held_out = inner.c.holdout_bucket < hashing.threshold(definition.holdout)
     waiting = (inner.c.test_bucket >= hashing.threshold(definition.test.share)) if definition.test else literal(False)
     status = case(
-        (inner.c.channel.is_(None), literal("excluded")), (held_out, literal("held_out")),
-        (waiting, literal("waiting")), else_=literal("queued"),
+        (inner.c.channel.is_(None), literal(str(MessageStatus.EXCLUDED))),
+        (held_out, literal(str(MessageStatus.HELD_OUT))),
+        (waiting, literal(str(MessageStatus.WAITING))),
+        else_=literal(str(MessageStatus.QUEUED)),
     )
     buckets = arms(session, campaign)
     variant = case(

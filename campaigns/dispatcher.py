@@ -22,17 +22,19 @@ from campaigns.definition import CampaignDefinition
 from campaigns.lifecycle import complete_if_done, pause_for_errors, reconcile_campaign, unit_costs
 from campaigns.outcomes import Pricing, Tally, crashed, outcome_for, render_failure
 from campaigns.pricing import PriceList
-from campaigns.rendering import Job, Renderer, load_contacts, parts_of
-from campaigns.service import definition_of, pause_campaign
+from campaigns.rendering import Renderer, load_contacts, parts_of
+from campaigns.service import EDITABLE, definition_of, pause_campaign
 from campaigns.winner import decide_winner
-from connectors.base import Backend, OutgoingMessage, SendResult
+from connectors.base import Backend, OutgoingMessage, Rejection, SendResult
 from connectors.registry import get_backend
-from contacts.consent import Proof, set_consent
-from contacts.feedback import apply_all
 from core import clock
 from core.db import session_scope
+from core.ledger import Claimed, Outcome, claim, record, release
 from core.models import Campaign
 from core.settings import Settings
+from feedback.apply import apply_all
+from feedback.consent_changes import change_consents, provider_opt_out
+from feedback.requests import proving_providers
 from templates.errors import TemplateError
 
 Throttle = Callable[[str, int], None]  # (provider, messages about to go) -> returns when they may
@@ -55,12 +57,12 @@ class BatchResult:
 class Rendered:
     """A batch after rendering: messages ready per channel, failures already decided, contacts' countries."""
 
-    by_channel: dict[str, list[tuple[Job, OutgoingMessage]]] = field(default_factory=lambda: defaultdict(list))
-    failures: list[ledger.Outcome] = field(default_factory=list)
+    by_channel: dict[str, list[tuple[Claimed, OutgoingMessage]]] = field(default_factory=lambda: defaultdict(list))
+    failures: list[Outcome] = field(default_factory=list)
     countries: dict[int, str | None] = field(default_factory=dict)
     variants: dict[str, str | None] = field(default_factory=dict)
 
-    def ordered(self) -> list[tuple[Job, OutgoingMessage]]:
+    def ordered(self) -> list[tuple[Claimed, OutgoingMessage]]:
         return [item for items in self.by_channel.values() for item in items]
 
 
@@ -82,6 +84,7 @@ class Dispatcher:
         self.throttle = throttle
         self.batch_size = batch_size or settings.batch_size
         self._last_reconcile = 0.0
+        self._definitions: dict[int, CampaignDefinition] = {}
 
     def backend(self, channel: str) -> Backend:
         if channel not in self.backends:
@@ -94,6 +97,20 @@ class Dispatcher:
             self.backends.pop(channel).close()
         self._own_backends.clear()
 
+    def definition(self, campaign: Campaign) -> CampaignDefinition:
+        """The campaign's parsed definition, parsed once: a campaign that has started can no longer change."""
+        cached = self._definitions.get(campaign.id)
+        if cached is None:
+            cached = definition_of(campaign)
+            if campaign.status not in EDITABLE:
+                self._definitions[campaign.id] = cached
+        return cached
+
+    def _load_definition(self, campaign_id: int) -> CampaignDefinition | None:
+        with Session(self.engine) as session:
+            campaign = session.get(Campaign, campaign_id)
+            return self.definition(campaign) if campaign is not None else None
+
     def idempotent_channels(self, definition: CampaignDefinition) -> set[str]:
         return {channel for channel in definition.channels if channel in self.backend(channel).idempotent_channels}
 
@@ -101,15 +118,17 @@ class Dispatcher:
     def run_batch(self, campaign_id: int) -> BatchResult:
         """Claim, render, send and record one batch of the campaign's due messages."""
         if self._reconcile_due():
-            self._apply_feedback_before_resending(campaign_id)
+            known = self._definitions.get(campaign_id) or self._load_definition(campaign_id)
+            if known is not None:
+                self._apply_feedback_before_resending(campaign_id, known)
         with session_scope(self.engine) as session:
             campaign = session.get(Campaign, campaign_id)
             if campaign is None or campaign.status != "sending":
                 return BatchResult(stopped=campaign.status if campaign is not None else "missing")
-            definition = definition_of(campaign)
+            definition = self.definition(campaign)
             self._maybe_reconcile(session, campaign, definition)
             decide_winner(session, campaign, definition)
-            jobs = ledger.claim(session, campaign_id, owner=self.owner, lease_seconds=self.settings
+            jobs = claim(session, campaign_id, owner=self.owner, lease_seconds=self.settings
                                 .dispatch_lease_seconds, limit=self.batch_size)
         if not jobs:
             return BatchResult()
@@ -122,12 +141,16 @@ class Dispatcher:
     def _reconcile_due(self) -> bool:
         return time.monotonic() - self._last_reconcile >= RECONCILE_EVERY
 
-    def _apply_feedback_before_resending(self, campaign_id: int) -> None:
-        """Feedback received but not applied yet may prove a send: apply it before any `unknown` is resent."""
+    def _apply_feedback_before_resending(self, campaign_id: int, definition: CampaignDefinition) -> None:
+        """Feedback received but not applied yet may prove a send: apply it before any `unknown` is resent — only
+        the requests of the providers that report on this campaign's channels."""
+        providers = proving_providers(definition.channels)
+        if not providers:
+            return
         with Session(self.engine) as session:
             due = ledger.unknown_due(session, campaign_id)
         if due:
-            apply_all(self.engine, self.settings)
+            apply_all(self.engine, self.settings, providers=providers)
 
     def _maybe_reconcile(self, session: Session, campaign: Campaign, definition: CampaignDefinition,
                          force: bool = False) -> None:
@@ -136,7 +159,7 @@ class Dispatcher:
             self._last_reconcile = time.monotonic()
 
     def _render(self, session: Session, campaign: Campaign, definition: CampaignDefinition,
-                jobs: list[Job]) -> Rendered:
+                jobs: list[Claimed]) -> Rendered:
         renderer = Renderer(session, self.settings, campaign, definition)
         contacts = load_contacts(session, [job.contact_id for job in jobs])
         rendered = Rendered()
@@ -154,7 +177,7 @@ class Dispatcher:
             rendered.variants[job.message_id] = renderer.variant_name(job.variant_id)
         return rendered
 
-    def _send_and_record(self, campaign: Campaign, definition: CampaignDefinition, jobs: list[Job],
+    def _send_and_record(self, campaign: Campaign, definition: CampaignDefinition, jobs: list[Claimed],
                          rendered: Rendered) -> BatchResult:
         result = BatchResult(claimed=len(jobs))
         pricing = Pricing(PriceList.for_campaign(definition, self.settings.unit_prices), definition.postage_class)
@@ -166,9 +189,9 @@ class Dispatcher:
         for outcome in outcomes:
             result.tally.add(outcome)
         with session_scope(self.engine) as session:
-            ledger.record(session, outcomes)
+            record(session, outcomes)
             ledger.refund(session, campaign.id, reserved - result.tally.cost)
-            self._after_send(session, campaign, outcomes, rendered)
+            self._after_send(session, outcomes, rendered)
             result.paused_because = pause_for_errors(session, campaign.id, definition, result.tally)
         return result
 
@@ -191,7 +214,7 @@ class Dispatcher:
             if not ledger.reserve(session, campaign.id, allowed, definition.fixed_cost()):
                 kept, allowed = set(), Decimal(0)  # another dispatcher took that room meanwhile: send nothing
             released = [job.message_id for job, _ in costs if job.message_id not in kept]
-            ledger.release(session, released)
+            release(session, released)
             current = session.get(Campaign, campaign.id)
             if current is not None and current.status == "sending":  # another dispatcher may have paused it
                 pause_campaign(session, current, f"budget reached: {definition.budget} {definition.currency} "
@@ -200,13 +223,13 @@ class Dispatcher:
             rendered.by_channel[channel] = [(job, message) for job, message in items if job.message_id in kept]
         return allowed, released
 
-    def _estimate(self, job: Job, message: OutgoingMessage, rendered: Rendered, pricing: Pricing) -> Decimal:
+    def _estimate(self, job: Claimed, message: OutgoingMessage, rendered: Rendered, pricing: Pricing) -> Decimal:
         return pricing.prices.price(job.channel, parts=parts_of(message), provider=self.backend(job.channel).name,
                                     country=rendered.countries.get(job.contact_id),
                                     postage_class=pricing.postage_class)
 
-    def _send_channel(self, channel: str, items: list[tuple[Job, OutgoingMessage]], rendered: Rendered,
-                      pricing: Pricing) -> list[ledger.Outcome]:
+    def _send_channel(self, channel: str, items: list[tuple[Claimed, OutgoingMessage]], rendered: Rendered,
+                      pricing: Pricing) -> list[Outcome]:
         backend = self.backend(channel)
         results: list[SendResult] = []
         try:
@@ -223,24 +246,20 @@ class Dispatcher:
             return self._outcomes(items[:len(results)], results, rendered, pricing) + lost
         return self._outcomes(items, results, rendered, pricing)
 
-    def _outcomes(self, items: list[tuple[Job, OutgoingMessage]], results: list[SendResult], rendered: Rendered,
-                  pricing: Pricing) -> list[ledger.Outcome]:
+    def _outcomes(self, items: list[tuple[Claimed, OutgoingMessage]], results: list[SendResult], rendered: Rendered,
+                  pricing: Pricing) -> list[Outcome]:
         return [outcome_for(job, message, result, country=rendered.countries.get(job.contact_id), pricing=pricing,
                             max_attempts=self.settings.max_send_attempts,
                             grace_seconds=self.settings.unknown_grace_seconds)
                 for (job, message), result in zip(items, results, strict=True)]
 
-    def _after_send(self, session: Session, campaign: Campaign, outcomes: list[ledger.Outcome],
-                    rendered: Rendered) -> None:
-        """SMS refused as opted out (Twilio 21610) mirrored as an opt-out. (Sends themselves are not copied to the
-        timeline: the ledger is their record, shown in the contact's 360° view.)"""
-        opted_out = {outcome.message_id: outcome for outcome in outcomes if outcome.reason == "opted_out"}
-        for job, _ in rendered.ordered():
-            outcome = opted_out.get(job.message_id)
-            if outcome is not None and job.channel == "sms":
-                set_consent(session, job.contact_id, "sms", "withdrawn",
-                            Proof(source=f"{outcome.provider}: recipient opted out (send refused)",
-                                  occurred_at=clock.now()))
+    def _after_send(self, session: Session, outcomes: list[Outcome], rendered: Rendered) -> None:
+        """SMS refused as opted out at the provider mirrored as an opt-out, as feedback does. (Sends themselves are
+        not copied to the timeline: the ledger is their record, shown in the contact's 360° view.)"""
+        opted_out = {outcome.message_id: outcome for outcome in outcomes if outcome.reason == Rejection.OPTED_OUT}
+        change_consents(session, [provider_opt_out(job.contact_id, opted_out[job.message_id].provider, clock.now())
+                                  for job, _ in rendered.ordered()
+                                  if job.channel == "sms" and job.message_id in opted_out])
 
     # -- a whole run -----------------------------------------------------------------------------------------
     def run(self, campaign_id: int, *, until_done: bool = False, on_batch: Callable[[BatchResult], None] | None = None,
@@ -266,11 +285,13 @@ class Dispatcher:
 
     def _idle(self, campaign_id: int) -> tuple[str, float]:
         """Nothing was claimed: reconcile, complete the campaign if it is done; else how long until work is due."""
-        self._apply_feedback_before_resending(campaign_id)
+        known = self._definitions.get(campaign_id) or self._load_definition(campaign_id)
+        if known is not None:
+            self._apply_feedback_before_resending(campaign_id, known)
         with session_scope(self.engine) as session:
             campaign = session.get(Campaign, campaign_id)
             assert campaign is not None
-            definition = definition_of(campaign)
+            definition = self.definition(campaign)
             self._maybe_reconcile(session, campaign, definition, force=True)
             if complete_if_done(session, campaign, unit_costs(self.settings, definition)):
                 return campaign.status, 0.0

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import BIT, UUID
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db import ensure_sqlite_functions
+from core.dialect import ensure_sqlite_functions, is_sqlite
 
 BUCKETS = 2**32  # a bucket is the first 32 bits of md5(key): uniform over [0, 2**32)
 
@@ -51,7 +51,7 @@ def prepare(session: Session) -> None:
 def message_id_sql(session: Session, campaign_id: int, contact_id: Any, rotation: int = 0) -> ColumnElement[str]:
     """SQL for `message_id(campaign_id, contact_id, rotation)`."""
     key = literal(f"{campaign_id}|", String) + cast(contact_id, String) + literal(f"|{rotation}", String)
-    if session.get_bind().dialect.name == "sqlite":
+    if is_sqlite(session):
         return func.relance_md5_uuid(key)
     return cast(cast(func.md5(key), UUID), String)
 
@@ -59,6 +59,6 @@ def message_id_sql(session: Session, campaign_id: int, contact_id: Any, rotation
 def bucket_sql(session: Session, salt: str, contact_id: Any) -> ColumnElement[int]:
     """SQL for `bucket(salt, contact_id)`."""
     key = literal(f"{salt}:", String) + cast(contact_id, String)
-    if session.get_bind().dialect.name == "sqlite":
+    if is_sqlite(session):
         return func.relance_md5_bucket(key)
     return cast(cast(literal("x", String) + func.substr(func.md5(key), 1, 8), BIT(32)), BigInteger)

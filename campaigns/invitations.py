@@ -12,7 +12,7 @@ from sqlalchemy import Integer, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core import clock
-from core.db import dialect_insert
+from core.dialect import dialect_insert
 from core.models import Invitation, Message, Survey, SurveyVersion, UTCDateTime
 
 INVITED_STATUSES = ("queued", "waiting")  # ledger rows that will go out (held-out and excluded ones are not invited)

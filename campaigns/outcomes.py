@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from campaigns.ledger import Outcome
 from campaigns.pricing import PriceList
-from campaigns.rendering import Job, parts_of
+from campaigns.rendering import parts_of
 from connectors.base import Outcome as SendOutcome
-from connectors.base import OutgoingMessage, SendResult
+from connectors.base import OutgoingMessage, Rejection, SendResult
 from core import clock
+from core.ledger import Claimed, MessageStatus, Outcome
 
 BACKOFF_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 3600.0
@@ -35,27 +35,17 @@ class Tally:
         return self.sent + self.failed
 
     def add(self, outcome: Outcome) -> None:
-        if outcome.status == "sent":
+        if outcome.status == MessageStatus.SENT:
             self.sent += 1
             self.cost += outcome.cost or 0
-        elif outcome.status == "failed":
+        elif outcome.status == MessageStatus.FAILED:
             self.failed += 1
             self.reasons[outcome.reason or "failed"] = self.reasons.get(outcome.reason or "failed", 0) + 1
             self.last_error = outcome.error or outcome.reason
-        elif outcome.status == "unknown":
+        elif outcome.status == MessageStatus.UNKNOWN:
             self.unknown += 1
         else:
             self.retried += 1
-
-
-def failure_code(text: str | None) -> str:
-    """A short reason code for a final provider refusal."""
-    lowered = (text or "").lower()
-    if "opted out" in lowered:
-        return "opted_out"
-    if "invalid" in lowered or "not a mobile" in lowered:
-        return "invalid_address"
-    return "rejected"
 
 
 def backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -72,34 +62,37 @@ class Pricing:
     postage_class: str
 
 
-def outcome_for(job: Job, message: OutgoingMessage, result: SendResult, *, country: str | None, pricing: Pricing,
+def outcome_for(job: Claimed, message: OutgoingMessage, result: SendResult, *, country: str | None, pricing: Pricing,
                 max_attempts: int, grace_seconds: float) -> Outcome:
     """The ledger outcome of one provider result."""
     if result.outcome == SendOutcome.ACCEPTED:
         parts = result.parts if result.parts > 1 else parts_of(message)
         cost = result.cost if result.cost is not None else pricing.prices.price(
             job.channel, parts=parts, provider=result.provider, country=country, postage_class=pricing.postage_class)
-        return Outcome(job.message_id, "sent", result.provider, result.provider_message_id, cost, parts)
+        return Outcome(job.message_id, MessageStatus.SENT, result.provider, result.provider_message_id, cost, parts)
     if result.outcome == SendOutcome.REJECTED:
-        return Outcome(job.message_id, "failed", result.provider, reason=failure_code(result.reason),
-                       error=(result.reason or "rejected")[:2000])
+        rejection = result.rejection or Rejection.REJECTED
+        return Outcome(job.message_id, MessageStatus.FAILED, result.provider, reason=str(rejection),
+                       error=(result.reason or str(rejection))[:2000])
     if result.outcome == SendOutcome.UNKNOWN:  # may have gone out: wait for the provider's own word
-        return Outcome(job.message_id, "unknown", result.provider, reason="no_answer",
+        return Outcome(job.message_id, MessageStatus.UNKNOWN, result.provider, reason="no_answer",
                        error=(result.reason or "no answer")[:2000],
                        next_attempt_at=clock.now() + timedelta(seconds=grace_seconds))
     if job.attempts >= max_attempts:
-        return Outcome(job.message_id, "failed", result.provider, reason="retries_exhausted",
+        return Outcome(job.message_id, MessageStatus.FAILED, result.provider, reason="retries_exhausted",
                        error=f"gave up after {job.attempts} attempts: {result.reason}"[:2000])
-    return Outcome(job.message_id, "queued", result.provider, reason="retrying", error=(result.reason or "")[:2000],
+    return Outcome(job.message_id, MessageStatus.QUEUED, result.provider, reason="retrying",
+                   error=(result.reason or "")[:2000],
                    next_attempt_at=clock.now() + backoff(job.attempts, result.retry_after))
 
 
-def crashed(job: Job, error: BaseException, grace_seconds: float) -> Outcome:
+def crashed(job: Claimed, error: BaseException, grace_seconds: float) -> Outcome:
     """The backend raised: whether anything went out is unknown, so wait for the provider's word."""
-    return Outcome(job.message_id, "unknown", reason="backend_error", error=f"{type(error).__name__}: {error}"[:2000],
+    return Outcome(job.message_id, MessageStatus.UNKNOWN, reason="backend_error",
+                   error=f"{type(error).__name__}: {error}"[:2000],
                    next_attempt_at=clock.now() + timedelta(seconds=grace_seconds))
 
 
-def render_failure(job: Job, error: BaseException) -> Outcome:
+def render_failure(job: Claimed, error: BaseException) -> Outcome:
     """A message that could not be rendered (missing address, template error) fails for good."""
-    return Outcome(job.message_id, "failed", reason="render_error", error=str(error)[:2000])
+    return Outcome(job.message_id, MessageStatus.FAILED, reason="render_error", error=str(error)[:2000])

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, func, literal, select, update
+from sqlalchemy import Integer, and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from campaigns import hashing, timing
@@ -17,10 +17,11 @@ from campaigns.audience import candidates
 from campaigns.definition import CampaignDefinition
 from campaigns.invitations import invite, survey_ref
 from campaigns.pricing import PriceList
-from campaigns.rendering import Job, Renderer, load_contacts, parts_of
+from campaigns.rendering import Renderer, load_contacts, parts_of
 from campaigns.service import EDITABLE, definition_of
 from core import clock
-from core.db import dialect_insert
+from core.dialect import dialect_insert
+from core.ledger import UNCLAIMED, Claimed, MessageStatus, retime_unclaimed
 from core.models import Campaign, Contact, Message, UTCDateTime
 from core.settings import Settings
 from templates.errors import TemplateError
@@ -92,7 +93,7 @@ def _write_ledger(session: Session, campaign: Campaign, definition: CampaignDefi
 def _groups_in_ledger(session: Session, campaign: Campaign) -> list[tuple[timing.Group, int]]:
     query = (select(Message.channel, Contact.timezone, Contact.country, func.count())
              .join(Contact, Contact.id == Message.contact_id)
-             .where(Message.campaign_id == campaign.id, Message.status.in_(("queued", "waiting")))
+             .where(Message.campaign_id == campaign.id, Message.status.in_(UNCLAIMED))
              .group_by(Message.channel, Contact.timezone, Contact.country))
     return [(timing.Group(channel, tz, country), count) for channel, tz, country, count in session.execute(query)]
 
@@ -113,13 +114,8 @@ def _set_send_times(session: Session, settings: Settings, campaign: Campaign, de
             continue
         in_group = select(Contact.id).where(_null_safe(Contact.timezone, group.timezone),
                                             _null_safe(Contact.country, group.country))
-        values: dict[str, Any] = {"next_attempt_at": moment}
-        if end is not None and moment > end:
-            values = {"status": "excluded", "reason": "quiet_hours", "variant_id": None}
-        session.execute(update(Message).where(
-            Message.campaign_id == campaign.id, Message.status.in_(("queued", "waiting")),
-            Message.channel == group.channel, Message.contact_id.in_(in_group)).values(**values),
-            execution_options={"synchronize_session": False})
+        retime_unclaimed(session, campaign.id, and_(Message.channel == group.channel, Message.contact_id.in_(in_group)),
+                         not_before=moment, quiet_hours=end is not None and moment > end)
 
 
 def plan_campaign(session: Session, settings: Settings, campaign: Campaign, *, dry_run: bool) -> PlanReport:
@@ -155,7 +151,7 @@ class Summary:
     """Counts per (channel, status, reason, variant, country, timezone) and a few sample rows."""
 
     counts: Counter[tuple[Any, ...]]
-    samples: list[Job]
+    samples: list[Claimed]
 
 
 def _summarise(session: Session, source: Any) -> Summary:
@@ -170,13 +166,13 @@ def _summarise(session: Session, source: Any) -> Summary:
     return Summary(counts, _sample_jobs(session, source))
 
 
-def _sample_jobs(session: Session, source: Any) -> list[Job]:
+def _sample_jobs(session: Session, source: Any) -> list[Claimed]:
     """Up to three contacts to render: one per (channel, variant) first, the smallest ids."""
     query = (select(func.min(source.c.contact_id), source.c.channel, source.c.variant_id)
-             .where(source.c.status.in_(("queued", "waiting")))
+             .where(source.c.status.in_(UNCLAIMED))
              .group_by(source.c.channel, source.c.variant_id).order_by(source.c.channel, source.c.variant_id)
              .limit(SAMPLES))
-    return [Job("sample", contact_id, channel, variant_id)
+    return [Claimed("sample", contact_id, channel, variant_id)
             for contact_id, channel, variant_id in session.execute(query)]
 
 
@@ -186,15 +182,15 @@ def _fill(report: PlanReport, summary: Summary, renderer: Renderer) -> None:
     variants: Counter[Any] = Counter()
     for (channel, status, reason, variant_id, _country, _tz), count in summary.counts.items():
         report.audience += count
-        if status == "excluded":
+        if status == MessageStatus.EXCLUDED:
             excluded[reason or "unreachable"] += count
-        elif status == "held_out":
+        elif status == MessageStatus.HELD_OUT:
             report.held_out += count
-        elif status == "cancelled":
+        elif status == MessageStatus.CANCELLED:
             excluded["cancelled"] += count
         else:
             report.to_send += count
-            report.waiting_for_winner += count if status == "waiting" else 0
+            report.waiting_for_winner += count if status == MessageStatus.WAITING else 0
             channels[channel] += count
             variants[variant_id] += count
     report.excluded = dict(excluded.most_common())
@@ -207,7 +203,7 @@ def _timing(settings: Settings, report: PlanReport, definition: CampaignDefiniti
             summary: Summary) -> None:
     times = []
     for (channel, status, _reason, _variant, country, tz), count in summary.counts.items():
-        if status not in ("queued", "waiting"):
+        if status not in UNCLAIMED:
             continue
         group = timing.Group(channel, tz, country)
         moment = timing.send_time(definition, start, group, settings.default_timezone)
@@ -231,19 +227,19 @@ def _estimate_cost(session: Session, settings: Settings, report: PlanReport, def
             parts[(job.channel, job.variant_id)] = sample["parts"]
     total = Decimal(0)
     for (channel, status, _reason, variant_id, country, _tz), count in summary.counts.items():
-        if status in ("queued", "waiting", "sending", "sent", "delivered"):
+        if status in (*UNCLAIMED, MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED):
             provider = settings.channel_config(channel)["backend"]
             total += count * prices.price(channel, parts=parts[(channel, variant_id)], provider=provider,
                                           country=country, postage_class=definition.postage_class)
     report.estimated_cost = total
 
 
-def _sample(renderer: Renderer, job: Job, contact: dict[str, Any] | None) -> dict[str, Any] | None:
+def _sample(renderer: Renderer, job: Claimed, contact: dict[str, Any] | None) -> dict[str, Any] | None:
     if contact is None:
         return None
     base = {"contact_id": job.contact_id, "channel": job.channel, "variant": renderer.variant_name(job.variant_id)}
     try:
-        message = renderer.render(Job(f"sample-{job.contact_id}", job.contact_id, job.channel, job.variant_id),
+        message = renderer.render(Claimed(f"sample-{job.contact_id}", job.contact_id, job.channel, job.variant_id),
                                   contact)
     except TemplateError as exc:
         return {**base, "to": None, "error": str(exc), "parts": 1}

@@ -11,10 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.ledger import OPEN, WENT_OUT, MessageStatus
 from core.models import Campaign, Message
 
-PENDING = ("queued", "waiting", "sending", "unknown")
-SENT = ("sent", "delivered", "bounced")
 THROUGHPUT_WINDOW = timedelta(seconds=60)
 
 
@@ -37,16 +36,16 @@ class CampaignStatus:
 
     @property
     def pending(self) -> int:
-        return sum(self.by_status.get(status, 0) for status in PENDING)
+        return sum(self.by_status.get(status, 0) for status in OPEN)
 
     @property
     def sent(self) -> int:
-        return sum(self.by_status.get(status, 0) for status in SENT)
+        return sum(self.by_status.get(status, 0) for status in WENT_OUT)
 
     @property
     def to_send(self) -> int:
         """Messages meant to go out: pending plus those already settled (sent or failed)."""
-        return self.pending + self.sent + self.by_status.get("failed", 0)
+        return self.pending + self.sent + self.by_status.get(MessageStatus.FAILED, 0)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "pending": self.pending, "sent": self.sent, "to_send": self.to_send}
@@ -62,13 +61,13 @@ def campaign_status(session: Session, campaign: Campaign) -> CampaignStatus:
     cost = Decimal(0)
     for status, channel, count, spent in rows:
         report.by_status[status] = report.by_status.get(status, 0) + count
-        if status in SENT:
+        if status in WENT_OUT:
             report.sent_by_channel[channel] = report.sent_by_channel.get(channel, 0) + count
         cost += Decimal(str(spent or 0))
     report.cost_so_far = cost
     since = clock.now() - THROUGHPUT_WINDOW
     recent = session.scalar(select(func.count()).where(
-        Message.campaign_id == campaign.id, Message.status.in_(SENT), Message.sent_at >= since)) or 0
+        Message.campaign_id == campaign.id, Message.status.in_(WENT_OUT), Message.sent_at >= since)) or 0
     report.per_minute = recent * 60 / THROUGHPUT_WINDOW.total_seconds()
     if report.per_minute and report.pending:
         report.eta = clock.now() + timedelta(minutes=report.pending / report.per_minute)

@@ -4,7 +4,6 @@ prepared once per locale (MJML compiled once), rendered per recipient with the c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from campaigns.definition import CampaignDefinition
 from campaigns.invitations import SurveyRef, SurveyUnavailable, survey_ref
 from connectors.base import OutgoingMessage
+from core.ledger import Claimed
 from core.models import Campaign, Contact, Variant
 from core.settings import Settings
 from templates.context import CONTACT_FIELDS
@@ -21,17 +21,6 @@ from templates.pipeline import prepare
 from templates.render import PreparedTemplate
 
 CONTACT_COLUMNS = [getattr(Contact, name) for name in CONTACT_FIELDS]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One ledger row to render: its id, contact, channel and variant."""
-
-    message_id: str
-    contact_id: int
-    channel: str
-    variant_id: int | None
-    attempts: int = 1
 
 
 def load_contacts(session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -76,7 +65,7 @@ class Renderer:
             self._prepared[key] = prepared
         return prepared
 
-    def render(self, job: Job, contact: dict[str, Any]) -> OutgoingMessage:
+    def render(self, job: Claimed, contact: dict[str, Any]) -> OutgoingMessage:
         """The message for one ledger row (raises TemplateError / RenderError when it cannot be made)."""
         prepared = self._template(job.variant_id, job.channel, contact.get("language"))
         if self.survey_problem:

@@ -6,19 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.definition import CampaignDefinition, CampaignDefinitionError, parse_campaign
 from campaigns.invitations import SurveyUnavailable, survey_ref
 from core import clock
-from core.db import rowcount
-from core.models import AuditLog, Campaign, Cost, Message, Template, Variant
+from core.ledger import cancel_unclaimed
+from core.models import AuditLog, Campaign, Cost, Template, Variant
 from segments.service import SegmentNotFound, get_segment
 from templates.pipeline import sync_library
 
 EDITABLE = ("draft", "scheduled")
-OPEN_MESSAGES = ("queued", "waiting")
 
 
 class CampaignNotFound(LookupError):
@@ -189,12 +188,8 @@ def cancel_campaign(session: Session, campaign: Campaign, *, actor: str = "cli")
     """Cancel: messages not yet claimed become `cancelled`; returns how many. Sent messages stay as they are."""
     if campaign.status in ("completed", "cancelled"):
         raise CampaignStateError(f"campaign {campaign.name!r} is already {campaign.status}")
-    result = session.execute(
-        update(Message).where(Message.campaign_id == campaign.id, Message.status.in_(OPEN_MESSAGES))
-        .values(status="cancelled", reason="cancelled", updated_at=clock.now()),
-        execution_options={"synchronize_session": False},
-    )
+    cancelled = cancel_unclaimed(session, campaign.id)
     campaign.status, campaign.status_reason, campaign.completed_at = "cancelled", "cancelled by hand", clock.now()
-    audit(session, actor, "cancelled", campaign, messages=rowcount(result))
+    audit(session, actor, "cancelled", campaign, messages=cancelled)
     session.flush()
-    return rowcount(result)
+    return cancelled

@@ -6,16 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, distinct, exists, func, literal, or_, select, update
+from sqlalchemy import and_, distinct, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from campaigns.definition import CampaignDefinition
 from core import clock
-from core.db import greatest
+from core.dialect import greatest
+from core.ledger import release_waiting
 from core.models import Campaign, Conversion, Event, Message, UTCDateTime, Variant
+from segments.compile_context import json_value
 from segments.compiler import make_context
-from segments.sqlctx import json_value
 
 METRIC_EVENTS = {"opens": "email.opened", "clicks": "email.clicked"}
 
@@ -81,9 +82,7 @@ def decide_winner(session: Session, campaign: Campaign, definition: CampaignDefi
     winner.is_winner = True
     now = clock.now()
     not_before = greatest(session)(Message.next_attempt_at, literal(now, UTCDateTime()))
-    session.execute(update(Message).where(Message.campaign_id == campaign.id, Message.status == "waiting")
-                    .values(status="queued", variant_id=winner.id, next_attempt_at=not_before, updated_at=now),
-                    execution_options={"synchronize_session": False})
+    release_waiting(session, campaign.id, variant_id=winner.id, not_before=not_before)
     campaign.status_reason = (f"variant {best.variant} won the test on {definition.test.metric} "
                               f"({best.rate:.1%} of {best.sent} sent)")
     session.flush()

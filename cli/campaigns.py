@@ -13,8 +13,7 @@ from rich.table import Table
 
 from campaigns.definition import CampaignDefinitionError, load_campaign
 from campaigns.dispatcher import BatchResult, Dispatcher
-from campaigns.plan_view import print_plan
-from campaigns.planner import plan_campaign
+from campaigns.planner import PlanReport, plan_campaign
 from campaigns.progress import CampaignStatus, campaign_status
 from campaigns.sending import start_campaign, waits_until
 from campaigns.service import (
@@ -29,6 +28,7 @@ from campaigns.service import (
     schedule_campaign,
 )
 from cli.common import console, engine, print_json, progress, refusing_session, settings
+from cli.plan_view import print_plan
 from connectors.base import ConfigurationError
 from connectors.registry import check_channels
 from core import clock
@@ -123,19 +123,10 @@ def send(
 
     Without --wait, messages due later (quiet hours, local-time schedules, A/B winners, retries) are left to
     `relance worker`. Any number of senders may run at once: none sends a message twice."""
-    with _session() as session:
-        check_channels(settings())  # a misconfigured backend fails here, naming its channel
-        campaign = get_campaign(session, name)
-        start = None if now else waits_until(campaign)
-    if start is not None and not wait:
-        _report_scheduled({"campaign": name, "status": "scheduled", "scheduled_at": start}, as_json)
+    started = _start(name, now=now, wait=wait, as_json=as_json)
+    if started is None:
         return
-    if start is not None:
-        _sleep_until(start, as_json)
-    with _session() as session:
-        campaign = get_campaign(session, name)
-        report = start_campaign(session, settings(), campaign, now=now)
-        campaign_id = campaign.id
+    report, campaign_id = started
     if not as_json:
         print_plan(console, report)
     status, this_run = _dispatch(campaign_id, report.to_send, wait=wait, quiet=as_json)
@@ -147,6 +138,24 @@ def send(
         _print_status(snapshot)
         if status == "sending" and not wait:
             console.print("[dim]Messages due later go out with `relance worker` (or run send again with --wait).[/]")
+
+
+def _start(name: str, *, now: bool, wait: bool, as_json: bool) -> tuple[PlanReport, int] | None:
+    """Plan the campaign and set it sending, in one session when it is due; a campaign scheduled later is only
+    reported, or (`wait`) waited for outside any session. Returns its plan report and id."""
+    with _session() as session:
+        check_channels(settings())  # a misconfigured backend fails here, naming its channel
+        campaign = get_campaign(session, name)
+        start = None if now else waits_until(campaign)
+        if start is None:
+            return start_campaign(session, settings(), campaign, now=now), campaign.id
+    if not wait:
+        _report_scheduled({"campaign": name, "status": "scheduled", "scheduled_at": start}, as_json)
+        return None
+    _sleep_until(start, as_json)
+    with _session() as session:
+        campaign = get_campaign(session, name)
+        return start_campaign(session, settings(), campaign, now=now), campaign.id
 
 
 def _report_scheduled(summary: dict[str, Any], as_json: bool) -> None:

@@ -6,8 +6,8 @@ import typer
 from rich.table import Table
 
 from cli.common import console, engine, print_json, progress, settings
-from contacts.feedback import FeedbackSummary, apply_all, pending_count
 from core.db import session_scope
+from feedback.apply import FeedbackSummary, apply_all, pending_count
 
 app = typer.Typer(help="Apply provider feedback to contact records.", no_args_is_help=True)
 

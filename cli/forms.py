@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.common import console, fail, print_json, settings
-from contacts.feedback_forms import FormDefinition, FormError, load_forms
+from contacts.forms import FormDefinition, FormError, load_forms
 
 app = typer.Typer(help="Lead-capture forms for any website.", no_args_is_help=True)
 

@@ -11,10 +11,10 @@ import typer
 from rich.table import Table
 
 from cli.common import console, engine, fail, print_json, progress, settings
-from contacts.history import HistorySummary, check_source, import_conversions, import_events
-from contacts.importer import ImportSummary, import_contacts
-from contacts.mapping import MappingError, load_mapping
-from contacts.readers import UnreadableFile, estimate_rows
+from contacts.imports.history import HistorySummary, check_source, import_conversions, import_events
+from contacts.imports.mapping import MappingError, load_mapping
+from contacts.imports.pipeline import ImportSummary, import_contacts
+from contacts.imports.readers import UnreadableFile, estimate_rows
 
 app = typer.Typer(help="Import contacts, events, conversions and returned mail.", no_args_is_help=True)
 
@@ -192,7 +192,7 @@ def returned_mail_command(
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Import returned letters (NPAI): the postal address becomes invalid and `mail.returned` is recorded."""
-    from contacts.returned_mail import import_returned_mail
+    from feedback.returned_mail import import_returned_mail
 
     try:
         summary = import_returned_mail(engine(), file, manifest=manifest)

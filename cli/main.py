@@ -11,7 +11,6 @@ from cli import (
     campaigns,
     contacts,
     dashboard_cmd,
-    demo,
     feedback,
     forms,
     imports,
@@ -25,6 +24,7 @@ from cli import (
     worker,
 )
 from cli.common import console, engine, err_console, settings
+from cli.demo import run as demo
 from core.migrate import alembic_config, current_revision, upgrade
 
 app = typer.Typer(

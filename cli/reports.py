@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from campaigns.service import CampaignNotFound
 from cli.common import console, engine, fail, print_json, settings
+from cli.report_tables import roi_table
 from cli.report_view import print_campaign
 from core import clock
 from core.db import session_scope
 from reports.attribution import MODELS, Period
-from reports.console import roi_table
-from reports.engagement import rebuild, refresh
+from reports.caches.engagement import rebuild, refresh
 from reports.export import campaign_dict, roi_csv
 from reports.formatting import money
 from reports.money import MissingExchangeRate

@@ -21,6 +21,14 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Rejection(StrEnum):
+    """Why a provider refused a message for good, as the code the ledger keeps (each provider words it its way)."""
+
+    OPTED_OUT = "opted_out"  # the recipient opted out at the provider (Twilio 21610): mirrored as a consent
+    INVALID_ADDRESS = "invalid_address"  # the address is malformed or cannot receive this channel
+    REJECTED = "rejected"  # any other final refusal (content, sender, account)
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file attached to an email or the PDF of a letter."""
@@ -59,10 +67,11 @@ class SendResult:
     outcome: Outcome
     provider: str
     provider_message_id: str | None = None
-    reason: str | None = None
+    reason: str | None = None  # the provider's own words
     retry_after: float | None = None
     parts: int = 1  # SMS segments or letter pages, for costing
     cost: Decimal | None = None
+    rejection: Rejection | None = None  # why, when the outcome is REJECTED (None: Rejection.REJECTED)
 
 
 @dataclass(frozen=True)

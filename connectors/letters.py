@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import Backend, ConfigurationError, Outcome, OutgoingMessage, SendResult
+from connectors.base import Backend, ConfigurationError, Outcome, OutgoingMessage, Rejection, SendResult
 from core import clock
 
 MANIFEST_COLUMNS = ("piece_id", "contact_id", "address_lines", "postcode", "country", "first_page", "last_page",
@@ -64,7 +64,8 @@ class LettersBackend(Backend):
                 continue
             if not message.html or not message.address_lines:
                 results.append(SendResult(message.message_id, Outcome.REJECTED, self.name,
-                                          reason="letter has no HTML or no address lines"))
+                                          reason="letter has no HTML or no address lines",
+                                          rejection=None if message.address_lines else Rejection.INVALID_ADDRESS))
                 continue
             document = HTML(string=message.html, url_fetcher=_no_fetch).render()
             first_document = first_document or document

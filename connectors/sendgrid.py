@@ -20,8 +20,8 @@ from python_http_client.client import Response
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from connectors.base import Backend, ConfigurationError, Outcome, OutgoingMessage, SendResult
-from connectors.keepalive import KeepAliveTransport
+from connectors.base import Backend, ConfigurationError, Outcome, OutgoingMessage, Rejection, SendResult
+from connectors.persistent_http import KeepAliveTransport
 from connectors.ratelimit import bucket_from_options
 
 MAX_PERSONALIZATIONS = 1000
@@ -38,6 +38,7 @@ class Attempt:
     reason: str | None = None
     retry_after: float | None = None
     status: int | None = None
+    rejection: Rejection | None = None
 
 
 def _address(value: str) -> dict[str, str]:
@@ -53,14 +54,28 @@ def _never_sent(error: BaseException) -> bool:
     return isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
-def _error_text(error: HTTPError) -> str:
+def _errors(error: HTTPError) -> list[dict[str, Any]]:
+    """The `errors[]` of a Mail Send error body (`message`, `field`), or none."""
     try:
         errors = json.loads(error.body or b"{}").get("errors") or []
-        messages = [f"{item.get('message')}" + (f" ({item['field']})" if item.get("field") else "") for item in errors]
     except (ValueError, AttributeError):
-        messages = []
+        return []
+    return [item for item in errors if isinstance(item, dict)]
+
+
+def _error_text(error: HTTPError) -> str:
+    messages = [f"{item.get('message')}" + (f" ({item['field']})" if item.get("field") else "")
+                for item in _errors(error)]
     body = error.body.decode("utf-8", "replace") if isinstance(error.body, bytes) else str(error.body)
     return f"HTTP {error.status_code}: {'; '.join(messages) or body[:300]}"
+
+
+def _rejection(error: HTTPError) -> Rejection:
+    """A 400 about a recipient's address (its `field` is under personalizations' to/cc/bcc) is the address's fault."""
+    fields = [str(item.get("field") or "") for item in _errors(error)]
+    recipient = any(field.startswith("personalizations") and any(part in field for part in (".to", ".cc", ".bcc"))
+                    for field in fields)
+    return Rejection.INVALID_ADDRESS if error.status_code == 400 and recipient else Rejection.REJECTED
 
 
 def _substitution(message: OutgoingMessage) -> Any:
@@ -188,7 +203,7 @@ class SendGridBackend(Backend):
                 elif error.status_code >= 500:
                     wait = self._delay(attempt)
                 else:
-                    return Attempt(Outcome.REJECTED, reason=last, status=error.status_code)
+                    return Attempt(Outcome.REJECTED, reason=last, status=error.status_code, rejection=_rejection(error))
             except NETWORK_ERRORS as error:
                 last = f"network error: {error}"
                 if not _never_sent(error):  # no idempotency key: a blind retry could send it twice
@@ -203,13 +218,14 @@ class SendGridBackend(Backend):
     def _result(self, message: OutgoingMessage, attempt: Attempt) -> SendResult:
         return SendResult(message.message_id, attempt.outcome, self.name,
                           provider_message_id=attempt.provider_message_id, reason=attempt.reason,
-                          retry_after=attempt.retry_after)
+                          retry_after=attempt.retry_after, rejection=attempt.rejection)
 
     def _send_single(self, message: OutgoingMessage) -> SendResult:
         try:
             payload = self.single_payload(message)
         except (ConfigurationError, ValueError) as exc:
-            return SendResult(message.message_id, Outcome.REJECTED, self.name, reason=str(exc))
+            return SendResult(message.message_id, Outcome.REJECTED, self.name, reason=str(exc),
+                              rejection=Rejection.INVALID_ADDRESS if isinstance(exc, ValueError) else None)
         return self._result(message, self.post(payload))
 
     def _send_group(self, group: list[OutgoingMessage]) -> list[SendResult]:

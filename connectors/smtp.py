@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import dkim
 from pydantic import SecretStr
 
-from connectors.base import Backend, ConfigurationError, Outcome, OutgoingMessage, SendResult
+from connectors.base import Backend, ConfigurationError, Outcome, OutgoingMessage, Rejection, SendResult
 from connectors.mime import build_email
 from connectors.ratelimit import bucket_from_options
 
@@ -112,7 +112,8 @@ class SMTPBackend(Backend):
             code, text = next(iter(error.recipients.values()))
             outcome = Outcome.RETRY if 400 <= code < 500 else Outcome.REJECTED
             return SendResult(message.message_id, outcome, self.name, reason=f"{code} {text.decode(errors='replace')}",
-                              retry_after=60.0 if outcome is Outcome.RETRY else None)
+                              retry_after=60.0 if outcome is Outcome.RETRY else None,
+                              rejection=Rejection.INVALID_ADDRESS if outcome is Outcome.REJECTED else None)
         except smtplib.SMTPResponseException as error:
             outcome = Outcome.RETRY if 400 <= error.smtp_code < 500 else Outcome.REJECTED
             detail = error.smtp_error
@@ -125,7 +126,8 @@ class SMTPBackend(Backend):
                               retry_after=30.0)
         if refused:
             code, text = next(iter(refused.values()))
-            return SendResult(message.message_id, Outcome.REJECTED, self.name, reason=f"{code} {text!r}")
+            return SendResult(message.message_id, Outcome.REJECTED, self.name, reason=f"{code} {text!r}",
+                              rejection=Rejection.INVALID_ADDRESS)
         return SendResult(message.message_id, Outcome.ACCEPTED, self.name, provider_message_id=message.message_id)
 
     def send(self, batch: Sequence[OutgoingMessage]) -> list[SendResult]:

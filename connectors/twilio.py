@@ -17,11 +17,11 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from connectors.base import Backend, ConfigurationError, Outcome, OutgoingMessage, SendResult
+from connectors.base import Backend, ConfigurationError, Outcome, OutgoingMessage, Rejection, SendResult
 from connectors.ratelimit import bucket_from_options
+from connectors.twilio_events import OPTED_OUT, REJECTIONS
 
 TWILIO_BASE = "https://api.twilio.com"
-OPTED_OUT = 21610
 RATE_LIMITED = {20429, 429}
 FINAL_CODES_REASONS = {OPTED_OUT: "recipient opted out", 21211: "invalid phone number",
                        21614: "not a mobile number", 21408: "region not enabled"}
@@ -111,7 +111,8 @@ class TwilioBackend(Backend):
                     reason = f"HTTP {error.status} ({error.code}): {error.msg}"
                 else:
                     text = FINAL_CODES_REASONS.get(error.code or 0, f"HTTP {error.status} ({error.code}): {error.msg}")
-                    return SendResult(message.message_id, Outcome.REJECTED, self.name, reason=text)
+                    return SendResult(message.message_id, Outcome.REJECTED, self.name, reason=text,
+                                      rejection=REJECTIONS.get(error.code or 0, Rejection.REJECTED))
             except (TwilioException, OSError) as error:
                 reason = f"network error: {error}"
                 if not _never_sent(error):  # no idempotency key: the status callback will tell

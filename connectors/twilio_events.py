@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from connectors.base import FeedbackEvent
+from connectors.base import FeedbackEvent, Rejection
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 PROVIDER = "twilio"
@@ -20,7 +20,9 @@ PROVIDER = "twilio"
 OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "ARRET"})
 OPT_IN = frozenset({"START", "UNSTOP", "YES"})
 HELP = frozenset({"HELP", "INFO", "AIDE"})  # AIDE: the French word people actually send
-OPTED_OUT_ERROR = "21610"  # sending to a number that replied STOP
+OPTED_OUT = 21610  # sending to a number that replied STOP
+# Twilio's error codes of a final refusal → why, in our words (the ledger's reason, feedback's cue).
+REJECTIONS = {OPTED_OUT: Rejection.OPTED_OUT, 21211: Rejection.INVALID_ADDRESS, 21614: Rejection.INVALID_ADDRESS}
 
 # Twilio status -> our Event.type; statuses not listed are intermediate and produce no timeline event.
 STATUS_TYPES: dict[str, str] = {
@@ -84,6 +86,9 @@ def status_event(params: FormParams, *, message_id: str | None, occurred_at: dat
     error = params.first("ErrorCode")
     if error:
         properties["error_code"] = error
+        rejection = REJECTIONS.get(int(error)) if error.isdigit() else None
+        if rejection is not None:
+            properties["rejection"] = str(rejection)
     return FeedbackEvent(
         type=kind, provider=PROVIDER, dedupe_key=f"twilio:{sid}:{status}", occurred_at=occurred_at,
         message_id=message_id, provider_message_id=sid, address=params.first("To"), properties=properties,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from contacts.timeline import NewEvent, record_events
 from core import clock
-from core.db import dialect_insert
+from core.dialect import dialect_insert
 from core.models import Consent, Suppression
 from core.signing import hash_address
 

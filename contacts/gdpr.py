@@ -8,8 +8,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from contacts.consent import suppress
-from contacts.mapping import CONTACT_FIELDS
-from contacts.rows import postal_key
+from contacts.imports.mapping import CONTACT_FIELDS
+from contacts.imports.rows import postal_key
 from contacts.view import consent_state, contact_fields, contact_tags
 from core import clock
 from core.models import (

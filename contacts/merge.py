@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, delete, select, text, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from contacts.mapping import CONTACT_FIELDS
-from contacts.timeline import NewEvent, record_events
+from contacts.imports.mapping import CONTACT_FIELDS
+from contacts.timeline import NewEvent, move_stats, record_events
 from core import clock
 from core.models import AuditLog, Base, Consent, Contact, ContactTag, Message, SegmentMembership
 
@@ -108,7 +108,7 @@ def _aliases(survivor: Contact, other: Contact, taken: dict[str, Any]) -> dict[s
 
 
 def _merge_history(session: Session, keep: int, drop: int, result: MergeResult) -> None:
-    _move_stats(session, keep, drop)
+    move_stats(session, to=keep, source=drop)
     _move_consents(session, keep, drop)
     result.moved["tags"] = _move_links(session, ContactTag.__table__, "tag_id", keep, drop)
     result.moved["segment_memberships"] = _move_links(session, SegmentMembership.__table__, "segment_id", keep, drop)
@@ -156,19 +156,6 @@ def _move_messages(session: Session, keep: int, drop: int) -> int:
                     .values(rotation=table.c.rotation + 1000))
     moved = session.execute(update(table).where(table.c.contact_id == drop).values(contact_id=keep))
     return int(getattr(moved, "rowcount", 0) or 0)
-
-
-def _move_stats(session: Session, keep: int, drop: int) -> None:
-    smallest, largest = ("min", "max") if session.get_bind().dialect.name == "sqlite" else ("least", "greatest")
-    session.execute(text(
-        "INSERT INTO contact_event_stats (contact_id, type, count, first_at, last_at, total) "
-        "SELECT :keep, type, count, first_at, last_at, total FROM contact_event_stats WHERE contact_id = :drop "
-        "ON CONFLICT (contact_id, type) DO UPDATE SET count = contact_event_stats.count + excluded.count, "
-        f"first_at = {smallest}(contact_event_stats.first_at, excluded.first_at), "
-        f"last_at = {largest}(contact_event_stats.last_at, excluded.last_at), "
-        "total = contact_event_stats.total + excluded.total"
-    ), {"keep": keep, "drop": drop})
-    session.execute(text("DELETE FROM contact_event_stats WHERE contact_id = :drop"), {"drop": drop})
 
 
 def _move_consents(session: Session, keep: int, drop: int) -> None:

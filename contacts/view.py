@@ -13,7 +13,7 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from contacts.mapping import CONTACT_FIELDS
+from contacts.imports.mapping import CONTACT_FIELDS
 from contacts.normalise import InvalidValue, normalise_email, normalise_phone
 from contacts.timeline import timeline
 from core.models import (

@@ -8,14 +8,9 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-
-def is_sqlite(engine_or_url: Engine | str) -> bool:
-    """True when the engine or URL points at SQLite."""
-    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
-    return url.get_backend_name() == "sqlite"
+from core.dialect import is_sqlite
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -62,56 +57,3 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
-
-
-def dialect_insert(session: Session) -> Any:
-    """The dialect's `insert` (with `on_conflict_do_*`) for the database behind `session`."""
-    if session.get_bind().dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert
-
-
-def greatest(session: Session) -> Any:
-    """GREATEST on PostgreSQL, the scalar max() on SQLite."""
-    from sqlalchemy import func
-
-    return func.max if session.get_bind().dialect.name == "sqlite" else func.greatest
-
-
-def least(session: Session) -> Any:
-    """LEAST on PostgreSQL, the scalar min() on SQLite."""
-    from sqlalchemy import func
-
-    return func.min if session.get_bind().dialect.name == "sqlite" else func.least
-
-
-SQLiteFunction = tuple[str, int, Any]  # name, number of arguments, Python callable
-
-
-def ensure_sqlite_functions(session: Session, functions: tuple[SQLiteFunction, ...]) -> None:
-    """Make deterministic Python `functions` callable from SQL on this session's SQLite connection and on every
-    future connection of its engine (no-op on other databases, which compute the same in SQL)."""
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    if engine.dialect.name != "sqlite":
-        return
-
-    def register(dbapi_connection: Any, *_: Any) -> None:
-        for name, arity, function in functions:
-            dbapi_connection.create_function(name, arity, function, deterministic=True)
-
-    key = tuple(name for name, _, _ in functions)
-    registered: set[tuple[str, ...]] = engine.__dict__.setdefault("_relance_sqlite_functions", set())
-    if key not in registered:
-        event.listen(engine, "connect", register)
-        registered.add(key)
-    register(session.connection().connection.driver_connection)
-
-
-def rowcount(result: Any) -> int:
-    """Rows an UPDATE/DELETE/INSERT changed (Session.execute types its result without `rowcount`)."""
-    return int(getattr(result, "rowcount", 0) or 0)

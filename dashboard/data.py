@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from core.db import make_engine, session_scope
 from core.settings import Settings, get_settings
 from dashboard import loaders
-from reports.engagement import backlog, cache_window, refresh
+from reports.caches.engagement import backlog, cache_window, refresh
 
 T = TypeVar("T")
 TTL = 60  # seconds: figures are at most a minute old, and a page reload costs nothing in between

@@ -57,24 +57,30 @@ def plan(campaign_id: int) -> dict[str, Any]:
         return {"campaign": campaign.name, "written": report.written, "to_send": report.to_send}
 
 
+_dispatchers: dict[tuple[int, int | None], Dispatcher] = {}
+
+
+def _dispatcher(batch_size: int | None = None) -> Dispatcher:
+    """The process's dispatcher for the current settings: its backends keep their connections from batch to batch
+    and from run to run (a worker serves flows for days)."""
+    settings = get_settings()
+    key = (id(settings), batch_size)
+    if key not in _dispatchers:
+        _dispatchers[key] = Dispatcher(shared_engine(settings.database_url), settings, throttle=provider_throttle,
+                                       batch_size=batch_size)
+    return _dispatchers[key]
+
+
 @task(retries=3, retry_delay_seconds=[5, 30, 120])
 def send_batch(campaign_id: int, batch_size: int | None = None) -> dict[str, Any]:
     """Claim, render, send and record one batch (a crash mid-batch is settled by the next reconciliation)."""
-    dispatcher = Dispatcher(_current_engine(), get_settings(), throttle=provider_throttle, batch_size=batch_size)
-    try:
-        return summary_line(dispatcher.run_batch(campaign_id))
-    finally:
-        dispatcher.close()
+    return summary_line(_dispatcher(batch_size).run_batch(campaign_id))
 
 
 @task
 def settle(campaign_id: int) -> str:
     """Reconcile leases and complete the campaign if nothing is left; returns its status."""
-    dispatcher = Dispatcher(_current_engine(), get_settings())
-    try:
-        return dispatcher.settle(campaign_id)
-    finally:
-        dispatcher.close()
+    return _dispatcher().settle(campaign_id)
 
 
 @flow(name="send-campaign", log_prints=True)

@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import flow, task
 
-from contacts.feedback import apply_pending
 from core.db import session_scope, shared_engine
 from core.settings import get_settings
+from feedback.apply import apply_pending
 
 
 @task(retries=2, retry_delay_seconds=10)

@@ -10,7 +10,7 @@ from prefect import flow, task
 from connectors.registry import get_backend
 from core.db import session_scope, shared_engine
 from core.settings import get_settings
-from reports.engagement import rebuild, refresh
+from reports.caches.engagement import rebuild, refresh
 from reports.mailing import report_messages, send_report
 from reports.pdf import weekly_pdf
 

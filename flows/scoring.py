@@ -11,7 +11,8 @@ from prefect import flow, task, unmapped
 from sqlalchemy import Engine
 
 from core import clock
-from core.db import is_sqlite, session_scope, shared_engine
+from core.db import session_scope, shared_engine
+from core.dialect import is_sqlite
 from core.settings import get_settings
 from scoring.features import id_batches
 from scoring.lifecycle import advance_batch

@@ -18,11 +18,12 @@ from typing import Any, Literal
 from sqlalchemy import Float, and_, cast, func, select
 from sqlalchemy.orm import Session
 
+from core.dialect import is_sqlite
 from core.models import Campaign, Conversion, MessageStat
 from core.models.reports import Touch
-from reports.engagement import ensure_fresh
+from reports.caches.engagement import ensure_fresh
 from reports.money import Converter, aware, converted_sums, period_start
-from reports.sql import bound, decimal_of, epoch, exact_sum, is_sqlite, to_decimal
+from reports.sql import bound, decimal_of, epoch, exact_sum, to_decimal
 
 Model = Literal["last-touch", "first-touch", "linear", "time-decay"]
 MODELS: tuple[Model, ...] = ("last-touch", "first-touch", "linear", "time-decay")

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import Integer, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.dialect import is_sqlite
 from core.models import Consent, Contact, ScoringModel, Segment, SegmentSnapshot
 from reports.attribution import Period
-from reports.sql import bound, is_sqlite, utc_day
+from reports.sql import bound, utc_day
 
 CHANNEL_STATUS = {"email": Contact.email_status, "sms": Contact.sms_status, "mail": Contact.mail_status}
 _LIVE = Contact.erased_at.is_(None)

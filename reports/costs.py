@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import Campaign, Contact, Cost, Message, MessageStat
-from reports import daily
 from reports.attribution import Period
-from reports.engagement import ensure_fresh
+from reports.caches import daily
+from reports.caches.engagement import ensure_fresh
 from reports.money import Converter, converted_sums
 from reports.sql import bound, day_bounds, exact_sum, to_decimal
 

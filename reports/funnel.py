@@ -2,7 +2,7 @@
 
 Counts are messages (one per recipient and rotation): ledger states from `messages`; engagement (messages with at
 least one such event in the timeline) and responses — a conversion, a lead form or an SMS STOP from the contact
-within the attribution window after the message — from the per-message cache kept by reports.engagement.
+within the attribution window after the message — from the per-message cache kept by reports.caches.engagement.
 Periods made of whole UTC days (every dashboard and CLI period) are answered from daily sums (ledger counts per
 day planned, the cache's sums per day sent); any other period, or a window the sums were not built for, from the
 rows themselves.
@@ -19,10 +19,12 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.ledger import MessageStatus
 from core.models import Message, MessageStat
-from reports import cache_columns, daily, ledger_days
 from reports.attribution import Period
-from reports.engagement import ensure_fresh, writer_lock
+from reports.caches import columns as cache_columns
+from reports.caches import daily, ledger_days
+from reports.caches.engagement import ensure_fresh, writer_lock
 from reports.sql import bound, day_bounds
 
 Level = Literal["campaign", "variant", "channel"]
@@ -150,7 +152,7 @@ def _ledger_counts(session: Session, by: Sequence[Level], campaign_id: int | Non
             select(*keys, Message.status, func.count()).where(*scope).group_by(*keys, Message.status)):
         bucket = counts[(*key, "")]
         bucket["audience"] += int(count)
-        if status in ("excluded", "held_out"):
+        if status in (MessageStatus.EXCLUDED, MessageStatus.HELD_OUT):
             bucket[status] += int(count)
         else:
             bucket["planned"] += int(count)

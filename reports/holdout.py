@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
+from core.ledger import MessageStatus
 from core.models import Campaign, Conversion, Message
 from reports.money import Converter, converted_sums, rate_in_force
 from reports.stats import (
@@ -134,9 +135,9 @@ def _compare(campaign_id: int, since: datetime, until: datetime, treated: Arm, h
 
 
 def _arms_query(campaign_id: int) -> Any:
-    arm = case((Message.status == "held_out", literal("held_out")), else_=literal("treated"))
+    arm = case((Message.status == MessageStatus.HELD_OUT, literal("held_out")), else_=literal("treated"))
     return (select(Message.contact_id.label("contact_id"), arm.label("arm"))
-            .where(Message.campaign_id == campaign_id, Message.status != "excluded")
+            .where(Message.campaign_id == campaign_id, Message.status != MessageStatus.EXCLUDED)
             .distinct().subquery("arms"))
 
 

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import Conversion, Cost, MessageStat
-from reports import daily
 from reports.attribution import Attribution, Period, attribute
+from reports.caches import daily
+from reports.caches.engagement import ensure_fresh
 from reports.costs import foreign_campaigns, message_sums
-from reports.engagement import ensure_fresh
 from reports.money import Converter, converted_sums
 from reports.sql import bound, day_bounds, exact_sum, to_decimal, utc_day
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from core.models import Campaign, Segment
 from reports.attribution import Attribution, Credit, Period, attribute
+from reports.caches.engagement import ensure_fresh
 from reports.costs import budgets, fixed_costs, message_costs, spend_by_key
-from reports.engagement import ensure_fresh
 from reports.funnel import Funnel, funnels
 from reports.money import Converter, cents
 

@@ -11,14 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core import clock
-
-# Statuses of a ledger row that never reached the contact: not a touch, not in the treated funnel.
-NOT_DELIVERED = ("bounced", "failed")
-
-
-def is_sqlite(session: Session) -> bool:
-    """True when the session talks to SQLite."""
-    return session.get_bind().dialect.name == "sqlite"
+from core.dialect import is_sqlite
 
 
 def tune(session: Session) -> None:

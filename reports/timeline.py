@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import Conversion, Event
-from reports import daily
-from reports.cache_columns import FLAG_TYPES
-from reports.engagement import ensure_fresh
+from reports.caches import daily
+from reports.caches.columns import FLAG_TYPES
+from reports.caches.engagement import ensure_fresh
 from reports.sql import json_flag, utc_day
 
 RESPONSES = FLAG_TYPES  # every response the per-message cache flags

@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, select
 from sqlalchemy.orm import Session
 
+from core.dialect import is_sqlite
 from core.models import Account, Contact, ContactEventStat, Conversion, Event
 from scoring.sql import days_before
 
@@ -36,7 +37,7 @@ def event_type_in(session: Session, types: Any) -> ColumnElement[bool]:
     Without statistics SQLite prefers the (type, occurred_at) index and would read every contact's events
     for each batch; `type || ''` hides the type column from the planner so the contact range drives it.
     """
-    column = Event.type + "" if session.get_bind().dialect.name == "sqlite" else Event.type
+    column = Event.type + "" if is_sqlite(session) else Event.type
     return column.in_(types)
 
 

@@ -32,11 +32,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from core import clock
+from core.dialect import create_temporary, drop_temporary
 from core.models import Contact, Conversion
 from scoring.changes import count_rows, record_changes
 from scoring.features import id_batches
 from scoring.plan import STAGES, Lifecycle, StageThreshold
-from scoring.sql import drop_temp_table, temp_table
 
 RANK = {stage: rank for rank, stage in enumerate(STAGES)}
 
@@ -90,7 +90,7 @@ def advance_batch(
     query = select(Contact.id, current, target).where(Contact.erased_at.is_(None), target.is_not(None), moves)
     if id_range:
         query = query.where(Contact.id.between(*id_range))
-    moved = temp_table(
+    moved = create_temporary(
         session, "scoring_tmp_stage_moves", Column("contact_id", Integer, primary_key=True),
         Column("old_stage", String(32)), Column("new_stage", String(32)),
     )
@@ -105,7 +105,7 @@ def advance_batch(
             update(Contact).where(Contact.id == moved.c.contact_id).values(lifecycle_stage=moved.c.new_stage),
             execution_options={"synchronize_session": False},
         )
-    drop_temp_table(session, moved)
+    drop_temporary(session, moved)
     return count
 
 

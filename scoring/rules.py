@@ -19,12 +19,12 @@ from sqlalchemy import Column, ColumnElement, Float, Integer, and_, case, cast, 
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import greatest, least
+from core.dialect import create_temporary, drop_temporary, greatest, least
 from core.models import Contact, Event
 from scoring.changes import count_rows, record_changes
 from scoring.features import event_type_in, id_batches
 from scoring.plan import BehaviourRule, ConditionRule, ScoringPlan
-from scoring.sql import days_before, drop_temp_table, ensure_math, exp, temp_table
+from scoring.sql import days_before, ensure_math, exp
 from segments.compiler import compile_condition
 
 LN2 = math.log(2)
@@ -124,7 +124,7 @@ def score_batch(
     query, _ = rule_components(session, plan, now, id_range)
     components = query.subquery("components")
     new_score = _new_score(session, plan, components)
-    changed = temp_table(
+    changed = create_temporary(
         session, "scoring_tmp_rule_scores", Column("contact_id", Integer, primary_key=True),
         Column("old_score", Integer), Column("new_score", Integer),
     )
@@ -142,7 +142,7 @@ def score_batch(
             update(Contact).where(Contact.id == changed.c.contact_id).values(score=changed.c.new_score),
             execution_options={"synchronize_session": False},
         )
-    drop_temp_table(session, changed)
+    drop_temporary(session, changed)
     return count
 
 

@@ -9,13 +9,14 @@ import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
-from sqlalchemy import Column, Integer, MetaData, Table, and_, func, outerjoin, select, text
+from sqlalchemy import Column, Integer, and_, func, outerjoin, select, text
 from sqlalchemy.orm import Session
 
+from core.dialect import create_temporary, drop_temporary, is_sqlite
 from core.models import Contact, ContactEventStat
 from segments.catalogue import ATTRIBUTE_KEY
+from segments.compile_context import json_value
 from segments.compiler import make_context
-from segments.sqlctx import json_value
 
 # Engagement aggregates read from the per-contact stats (all-time).
 ENGAGEMENT = {
@@ -24,8 +25,6 @@ ENGAGEMENT = {
     "conversions": ("conversion", "count"),
     "revenue": ("conversion", "total"),
 }
-LABELS = Table("cluster_labels", MetaData(), Column("contact_id", Integer, primary_key=True),
-               Column("label", Integer), prefixes=["TEMPORARY"])
 FIT_SAMPLE = 50_000
 SILHOUETTE_SAMPLE = 3_000
 
@@ -119,20 +118,19 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
 
 
 def _write_labels(session: Session, ids: np.ndarray, labels: np.ndarray) -> None:
-    dialect = session.get_bind().dialect.name
-    session.execute(text("DROP TABLE IF EXISTS cluster_labels"))
-    LABELS.create(session.connection())
+    labels_table = create_temporary(session, "cluster_labels", Column("contact_id", Integer, primary_key=True),
+                                    Column("label", Integer))
     rows = [{"contact_id": int(i), "label": int(label)} for i, label in zip(ids, labels, strict=True)]
     for start in range(0, len(rows), 10_000):
-        session.connection().execute(LABELS.insert(), rows[start:start + 10_000])
-    if dialect == "sqlite":
+        session.connection().execute(labels_table.insert(), rows[start:start + 10_000])
+    if is_sqlite(session):
         sql = """UPDATE contacts SET attributes = json_set(COALESCE(contacts.attributes, '{}'), '$.cluster', l.label)
                  FROM cluster_labels AS l WHERE contacts.id = l.contact_id"""
     else:
         sql = """UPDATE contacts SET attributes = COALESCE(contacts.attributes, '{}'::jsonb)
                  || jsonb_build_object('cluster', l.label) FROM cluster_labels AS l WHERE contacts.id = l.contact_id"""
     session.execute(text(sql))
-    session.execute(text("DROP TABLE cluster_labels"))
+    drop_temporary(session, labels_table)
 
 
 def cluster_contacts(session: Session, attributes: list[str] | None = None, *, k: int | None = None,

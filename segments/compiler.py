@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from core import clock
 from core.models import Contact, ContactTag, Segment, SegmentMembership, Survey, Tag
 from core.settings import get_settings
+from segments.compile_context import Context, ensure_sqlite_functions
 from segments.language import (
     AllNode,
     AnyNode,
@@ -36,7 +37,6 @@ from segments.reachability import reachable_condition
 from segments.sql_behaviour import count_predicate, event_condition
 from segments.sql_fields import POSITIVE_OF, field_condition, two_valued_negation
 from segments.sql_surveys import survey_condition
-from segments.sqlctx import Context, ensure_sqlite_functions
 
 # --- pass 1: walk and resolve segment references (unknown names and cycles are errors) ---------------
 

@@ -9,7 +9,7 @@ from sqlalchemy import Integer, Select, String, and_, cast, delete, exists, func
 from sqlalchemy.orm import Session
 
 from contacts.timeline import record_events_from_select
-from core.db import dialect_insert
+from core.dialect import dialect_insert
 from core.models import JSONType, Segment, SegmentMembership, UTCDateTime
 
 
@@ -38,7 +38,6 @@ def enter(session: Session, segment: Segment, candidates: Select[Any], at: datet
     record_events_from_select(
         session,
         _event_source(segment, contact_id, "entered", at).where(~_member(segment, contact_id)).order_by(contact_id),
-        key_prefix=f"segment:{segment.id}:",
     )
     insert = dialect_insert(session)
     rows = select(literal(segment.id, Integer), contact_id, literal(at, UTCDateTime())).where(
@@ -60,7 +59,6 @@ def leave(session: Session, segment: Segment, staying: Any, at: datetime) -> int
         session,
         _event_source(segment, SegmentMembership.contact_id, "exited", at).where(leaving)
         .order_by(SegmentMembership.contact_id),
-        key_prefix=f"segment:{segment.id}:",
     )
     result = session.connection().execute(delete(SegmentMembership).where(leaving))
     return int(getattr(result, "rowcount", 0) or 0)

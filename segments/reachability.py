@@ -6,7 +6,7 @@ from sqlalchemy import and_, case, exists, func
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.models import Consent, Contact, Suppression
-from segments.sqlctx import Context, address_hash
+from segments.compile_context import Context, address_hash
 
 MARKETING = "marketing"
 

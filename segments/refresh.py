@@ -8,31 +8,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, Table, exists, select, text
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ClauseElement, Executable
 
 from core import clock
+from core.dialect import analyze, create_temporary_as, is_sqlite
 from core.models import Contact, Segment, SegmentSnapshot
+from segments.compile_context import tune_for_segments
 from segments.compiler import compile_definition, segment_references
 from segments.membership import enter, leave, member_count
 from segments.service import definition_of, get_segment
-from segments.sqlctx import tune_for_segments
-
-
-class CreateTempTableAs(Executable, ClauseElement):
-    """`CREATE TEMPORARY TABLE name AS <select>`, the select's values still bound parameters."""
-
-    inherit_cache = False
-
-    def __init__(self, name: str, query: Any) -> None:
-        self.name, self.query = name, query
-
-
-@compiles(CreateTempTableAs)
-def _create_temp_table_as(element: CreateTempTableAs, compiler: Any, **kw: Any) -> str:
-    return f"CREATE TEMPORARY TABLE {element.name} AS {compiler.process(element.query, **kw)}"
-
 
 STAGE = Table(
     "segment_refresh_stage", MetaData(), Column("contact_id", Integer, primary_key=True), prefixes=["TEMPORARY"]
@@ -60,11 +44,10 @@ def _fill_stage(session: Session, query: Any) -> None:
 
     CREATE TABLE AS (rather than INSERT…SELECT) lets PostgreSQL run the definition with parallel workers."""
     tune_for_segments(session)
-    session.execute(text("DROP TABLE IF EXISTS segment_refresh_stage"))
-    session.execute(CreateTempTableAs(STAGE.name, query.with_only_columns(Contact.id.label("contact_id"))))
+    create_temporary_as(session, STAGE.name, query.with_only_columns(Contact.id.label("contact_id")))
     session.execute(text("CREATE UNIQUE INDEX segment_refresh_stage_contact ON segment_refresh_stage (contact_id)"))
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE segment_refresh_stage"))
+    if not is_sqlite(session):
+        analyze(session, STAGE)
 
 
 def _staged(contact_id: Any) -> Any:

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from core import clock
 from core.models import Contact, Segment, SegmentMembership
+from segments.compile_context import tune_for_segments
 from segments.compiler import as_definition, compile_definition, segment_references
 from segments.language import SegmentDefinition, SegmentDefinitionError
 from segments.membership import enter, leave, member_count
-from segments.sqlctx import tune_for_segments
 
 KINDS = ("dynamic", "static")
 PREVIEW_COLUMNS = ("id", "email", "first_name", "last_name", "country", "lifecycle_stage", "score")

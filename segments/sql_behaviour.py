@@ -10,9 +10,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core import clock
 from core.models import Contact, ContactEventStat, Event
+from segments.compile_context import Context, json_value
 from segments.language import Comparison, EventCondition, PropertyMatch
 from segments.sql_fields import attribute_kind, compare
-from segments.sqlctx import Context, json_value
 from segments.timewindows import shift
 from segments.values import COMPARATORS
 

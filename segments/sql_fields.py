@@ -10,8 +10,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.models import Account, Contact
 from segments.catalogue import FieldSpec, lookup
+from segments.compile_context import Context, ValueKind, json_is_set, json_value, month_day
 from segments.language import FieldCondition
-from segments.sqlctx import Context, ValueKind, json_is_set, json_value, month_day
 from segments.timewindows import local_date, month_days, shift, window_days, zones_by_local_date
 from segments.values import COMPARATORS
 

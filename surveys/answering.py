@@ -12,7 +12,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.db import dialect_insert
+from core.dialect import dialect_insert
 from core.models import Answer, Invitation, Response
 from core.settings import Settings
 from surveys.questions import MatrixQuestion, Parsed, Question, number_of

@@ -15,7 +15,7 @@ from contacts.consent import Proof, set_consent
 from contacts.normalise import InvalidValue, normalise_country
 from contacts.timeline import NewEvent, record_events
 from core import clock
-from core.db import dialect_insert
+from core.dialect import dialect_insert
 from core.models import Contact, ContactTag, Tag
 from surveys.conditions import parse_condition
 from surveys.definition import WriteBack

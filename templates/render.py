@@ -15,11 +15,11 @@ from core.links import survey_context
 from core.models import Contact
 from core.settings import Settings
 from templates import letters, sms
+from templates.chunked_render import MultiRender
 from templates.compile import EmailBody
 from templates.context import brand, contact_dict
 from templates.environment import EMAIL_TEXT_ENV, HTML_ENV, TEXT_ENV, long_date
 from templates.errors import RenderError
-from templates.fastpath import MultiRender
 from templates.tracking import LinkSigner, append_utm
 
 ContactLike = Contact | Mapping[str, Any]

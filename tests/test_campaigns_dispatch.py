@@ -11,15 +11,14 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from campaigns import ledger
 from campaigns.dispatcher import Dispatcher
 from campaigns.planner import plan_campaign
 from campaigns.service import cancel_campaign, pause_campaign, resume_campaign
 from campaigns.winner import decide_winner
-from connectors.base import Backend, Outcome, OutgoingMessage, SendResult
+from connectors.base import Backend, Outcome, OutgoingMessage, Rejection, SendResult
 from connectors.memory import MemoryBackend
 from contacts.view import contact_view
-from core import clock
+from core import clock, ledger
 from core.models import Campaign, Consent, Contact, Event, Message, Variant
 from core.settings import Settings
 from tests.campaign_support import make_audience, make_campaign, statuses
@@ -54,8 +53,10 @@ class ScriptedBackend(Backend):
                 results.append(SendResult(message.message_id, Outcome.RETRY, self.name, reason="HTTP 503",
                                           retry_after=1))
             else:
-                reason = "recipient opted out" if answer == "opted_out" else "HTTP 400: bad address"
-                results.append(SendResult(message.message_id, Outcome.REJECTED, self.name, reason=reason))
+                opted_out = answer == "opted_out"
+                results.append(SendResult(message.message_id, Outcome.REJECTED, self.name,
+                                          reason="recipient opted out" if opted_out else "HTTP 400: bad address",
+                                          rejection=Rejection.OPTED_OUT if opted_out else None))
         return results
 
 

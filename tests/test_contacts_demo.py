@@ -8,11 +8,11 @@ from rich.console import Console
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from contacts.demo import MESSY_CSV, write_company
-from contacts.demo_data import Generator
-from contacts.importer import import_contacts
+from cli.demo.contacts import MESSY_CSV, write_company
+from cli.demo.context import DemoContext
+from cli.demo.data import Generator
+from contacts.imports.pipeline import import_contacts
 from core import clock
-from core.demo import DemoContext
 from core.models import Account, Consent, Contact, ContactEventStat, Conversion, Event, Suppression
 from core.settings import Settings
 
@@ -54,13 +54,13 @@ def test_messy_csv_normalises_dedups_and_reports(engine: Engine, session: Sessio
 
 def test_the_old_systems_events_come_along_under_their_source(engine: Engine, session: Session, settings: Settings,
                                                               tmp_path: Path) -> None:
-    from contacts import demo_history
+    from cli.demo import history as demo_history
 
     import_contacts(engine, MESSY_CSV)
     console = Console(record=True, width=120)
     context = DemoContext(engine=engine, settings=settings, console=console, workdir=tmp_path)
-    demo_history.run(context)
-    first, again = context.results["history"]["first"], context.results["history"]["again"]
+    first_summary, again_summary = demo_history.run(context)
+    first, again = first_summary.as_dict(), again_summary.as_dict()
     assert (first["rows_read"], first["recorded"], first["already_present"], first["rejected"]) == (7, 4, 1, 2)
     assert [(error["line"], error["column"]) for error in first["errors"]] == [(6, "email"), (7, "id")]
     assert (again["recorded"], again["already_present"], again["rejected"]) == (0, 5, 2)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from contacts.mapping import MappingError, detect_field, load_mapping
+from contacts.imports.mapping import MappingError, detect_field, load_mapping
 from contacts.normalise import (
     InvalidValue,
     account_key,

@@ -98,7 +98,7 @@ def test_overview_shows_the_reports_figures(seeded: Seeded, session: Session) ->
 def test_a_page_says_when_it_builds_the_report_caches(seeded: Seeded, session: Session,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from dashboard import data
-    from reports.engagement import backlog
+    from reports.caches.engagement import backlog
 
     assert backlog(session) == 50  # the seeded sends, never summarised
     monkeypatch.setattr(data, "BUILD_NOTICE", 50)  # as many as a first load after an upgrade

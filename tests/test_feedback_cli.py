@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from contacts.feedback import store_request
 from core.models import Contact, Event, InboundRequest, Message
 from core.settings import Settings
+from feedback.apply import store_request
 from tests.helpers import run_cli, run_cli_json
 from tests.test_web_support import ledger, sendgrid_post, sg_event, web_settings
 

@@ -8,8 +8,8 @@ from rich.console import Console
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from contacts.feedback_demo import run
-from core.demo import DemoContext
+from cli.demo.context import DemoCampaign, DemoContext
+from cli.demo.feedback import run
 from core.models import Consent, Conversion, Event, InboundRequest, Message
 from core.settings import Settings
 from tests.test_web_support import ledger
@@ -23,12 +23,11 @@ def test_demo_step_on_a_sent_campaign(engine: Engine, settings: Settings, sessio
     session.commit()
     context = DemoContext(engine=engine, settings=settings, console=Console(file=(tmp_path / "out.txt").open("w"),
                                                                             width=120), workdir=tmp_path, seed=7)
-    context.results["campaign"] = {"id": campaign.id}
-    run(context)
-    result = context.results["feedback"]
-    assert result["failed_requests"] == 0 and result["duplicates"] >= 20
-    assert result["answers"]["POST /webhooks/sendgrid → 200"] == 2
-    assert not any(key.endswith("→ 403") or key.endswith("→ 500") for key in result["answers"])
+    context.campaign = DemoCampaign(campaign.id, campaign.name)
+    result = run(context)
+    assert result.summary.failed_requests == 0 and result.summary.duplicates >= 20
+    assert result.answers["POST /webhooks/sendgrid → 200"] == 2
+    assert not any(key.endswith("→ 403") or key.endswith("→ 500") for key in result.answers)
     session.expire_all()
     statuses = {m.status for m in session.scalars(select(Message).where(Message.campaign_id == campaign.id))}
     assert "delivered" in statuses
@@ -38,7 +37,7 @@ def test_demo_step_on_a_sent_campaign(engine: Engine, settings: Settings, sessio
     assert session.query(Conversion).count() >= 2
     assert session.query(Consent).filter_by(status="pending").count() == 1  # the newsletter double opt-in
     assert session.query(InboundRequest).filter_by(status="pending").count() == 0
-    focus = result["focus_contact"]
+    focus = result.focus_contact
     assert focus in {m.contact_id for m in emails}
     assert {"email.clicked", "conversion"} <= {e.type for e in session.scalars(select(Event).where(
         Event.contact_id == focus))}

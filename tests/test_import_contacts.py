@@ -11,8 +11,8 @@ from openpyxl import Workbook
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from contacts.importer import import_contacts
-from contacts.mapping import load_mapping
+from contacts.imports.mapping import load_mapping
+from contacts.imports.pipeline import import_contacts
 from core.models import Account, Consent, Contact, ContactTag, Event, Tag
 from tests.helpers import make_contact
 
@@ -295,7 +295,7 @@ def test_merged_away_emails_and_ids_stay_with_the_survivor(engine: Engine, sessi
 
 
 def test_unreadable_files_are_refused_with_a_reason(engine: Engine, tmp_path: Path) -> None:
-    from contacts.readers import UnreadableFile
+    from contacts.imports.readers import UnreadableFile
 
     (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from contacts.history import import_conversions, import_events
+from contacts.imports.history import import_conversions, import_events
 from core.models import ContactEventStat, Conversion, Event
 from tests.helpers import make_contact
 

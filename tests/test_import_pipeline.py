@@ -14,8 +14,8 @@ from sqlalchemy import Engine, create_engine, delete, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from contacts.importer import import_contacts
-from contacts.readers import UnreadableFile
+from contacts.imports.pipeline import import_contacts
+from contacts.imports.readers import UnreadableFile
 from core import clock
 from core.models import Account, Consent, Contact, ContactEventStat, ContactTag, Event, Tag
 from tests.helpers import make_contact

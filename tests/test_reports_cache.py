@@ -17,8 +17,8 @@ from contacts.merge import merge_contacts
 from core.models import Campaign, Contact, Message
 from core.models.reports import LedgerDay, MessageStat, SendDay, Touch
 from reports.attribution import DIMENSIONS, Attribution, Period, attribute_all
+from reports.caches.engagement import backlog, ensure_fresh, rebuild, refresh
 from reports.costs import _MESSAGE_KEYS, _message_scope, message_costs, message_sums
-from reports.engagement import backlog, ensure_fresh, rebuild, refresh
 from reports.funnel import funnels
 from reports.money import Converter
 from reports.overview import daily_trends, day_range

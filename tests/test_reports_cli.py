@@ -15,8 +15,10 @@ from rich.console import Console
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from campaigns.service import get_campaign
+from cli.demo.context import DemoCampaign, DemoContext
 from core import clock
-from core.demo import DemoContext
+from core.db import session_scope
 from core.models import AuditLog, User
 from core.settings import Settings, get_settings
 from core.users import authenticate
@@ -172,33 +174,35 @@ def test_recipients_setting_accepts_commas_or_json(monkeypatch: pytest.MonkeyPat
     assert Settings(_env_file=None).report_recipients == ["a@example.fr", "b@example.fr"]  # type: ignore[call-arg]
 
 
-def _demo_context(engine: Engine, settings: Settings, workdir: Path, **results: object) -> tuple[DemoContext, Console]:
+def _demo_context(engine: Engine, settings: Settings, workdir: Path,
+                  campaign: DemoCampaign | None = None) -> tuple[DemoContext, Console]:
     console = Console(record=True, width=400)
-    context = DemoContext(engine=engine, settings=settings, console=console, workdir=workdir)
-    context.results.update(results)
+    context = DemoContext(engine=engine, settings=settings, console=console, workdir=workdir, campaign=campaign)
     return context, console
 
 
 def test_demo_step_with_campaigns(seeded: Seeded, engine: Engine, settings: Settings, tmp_path: Path) -> None:
-    from reports.demo import run
+    from cli.demo.reports import run
 
-    context, console = _demo_context(engine, settings, tmp_path, campaign={"name": Seeded.campaign})
-    run(context)
+    with session_scope(engine) as session:
+        campaign_id = get_campaign(session, Seeded.campaign).id
+    context, console = _demo_context(engine, settings, tmp_path, DemoCampaign(campaign_id, Seeded.campaign))
+    report = run(context)
     output = console.export_text()
     assert "ROI of the demo campaigns" in output and "spring-sale" in output and "25.95" in output
     assert "Holdout of spring-sale" in output and "relance dashboard" in output and "demo / relance-demo" in output
     assert (tmp_path / "relance-report.pdf").read_bytes().startswith(b"%PDF")
-    assert context.results["reports"]["campaigns"] == 2
+    assert report is not None and len(report["campaigns"]) == 2
 
 
 def test_demo_step_before_any_campaign(cli_env: Path, engine: Engine, settings: Settings, tmp_path: Path) -> None:
-    from reports.demo import run
+    from cli.demo.reports import run
 
     context, console = _demo_context(engine, settings, tmp_path)
-    run(context)
+    report = run(context)
     output = console.export_text()
     assert "No campaign in the demo database yet" in output and "relance dashboard" in output
-    assert context.results["reports"]["total"]["cost"] == Decimal("0.00")
+    assert report is not None and report["total"]["cost"] == Decimal("0.00")
 
 
 def test_roi_over_a_period(seeded: Seeded) -> None:
@@ -209,7 +213,7 @@ def test_roi_over_a_period(seeded: Seeded) -> None:
 
 
 def test_the_roi_table_keeps_its_essential_columns_on_a_narrow_terminal(seeded: Seeded, session: Session) -> None:
-    from reports.console import roi_table
+    from cli.report_tables import roi_table
 
     report = json.loads(json.dumps(roi_report(session, get_settings()), default=str))
     wide, cut = roi_table(report, title="ROI", width=160)

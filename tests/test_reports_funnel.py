@@ -192,7 +192,7 @@ def test_ab_no_winner_when_not_significant(session: Session, duo: int) -> None:
 
 
 def test_the_response_cache_follows_new_events_sends_and_conversions(session: Session, duo: int) -> None:
-    from reports.engagement import rebuild, refresh
+    from reports.caches.engagement import rebuild, refresh
 
     before = funnels(session, campaign_id=duo)[(duo,)]
     session.commit()

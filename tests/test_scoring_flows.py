@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select, update
 
+from cli.demo.synthetic_company import build_company
 from core import clock
 from core.db import session_scope
 from core.models import Contact, Event, ScoringModel
 from scoring.predict import train_model
-from scoring.synthetic import build_company
 from scoring.target import Target
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

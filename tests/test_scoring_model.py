@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from cli.demo.synthetic_company import build_company
 from contacts.timeline import NewEvent, record_events
 from core import clock
 from core.models import Account, Contact, Conversion, ScoringModel
@@ -23,7 +24,6 @@ from scoring.features import NEVER_DAYS, discover_features, features_as_of
 from scoring.predict import apply_model, explain_contact, train_model
 from scoring.reasons import describe, family, top_reasons, top_reasons_json
 from scoring.registry import ArtefactRefused, load_model
-from scoring.synthetic import build_company
 from scoring.target import NotEnoughData, Target, training_data
 from tests.helpers import make_contact, run_cli, run_cli_json
 

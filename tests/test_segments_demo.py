@@ -11,14 +11,14 @@ from pathlib import Path
 from rich.console import Console
 from sqlalchemy import Engine
 
+from cli.demo.context import DemoContext
+from cli.demo.segments import EXAMPLES, run
 from contacts.consent import Proof, set_consent
 from contacts.timeline import NewEvent, record_events
 from core import clock
 from core.db import session_scope
-from core.demo import DemoContext
 from core.models import Contact, Conversion
 from core.settings import Settings
-from segments.demo import EXAMPLES, run
 
 
 def _company(engine: Engine, size: int = 60) -> None:
@@ -55,8 +55,7 @@ def test_demo_step_defines_refreshes_and_reports(engine: Engine, settings: Setti
     output = io.StringIO()
     context = DemoContext(engine=engine, settings=settings, console=Console(file=output, width=160),
                           workdir=tmp_path)
-    run(context)
-    sizes = context.results["segments"]
+    sizes = run(context)
     assert set(sizes) == {path.stem for path in EXAMPLES.glob("*.yaml")}
     assert list(sizes).index("engaged-french-leads") < list(sizes).index("hot-french-leads")
     for name in ("engaged-french-leads", "newsletter-email", "sms-reachable", "postal-only", "rfm-champions",
@@ -64,5 +63,4 @@ def test_demo_step_defines_refreshes_and_reports(engine: Engine, settings: Setti
         assert sizes[name] > 0, name
     text = output.getvalue()
     assert "RFM" in text and "relance segment explain engaged-french-leads" in text and "KMeans" in text
-    run(context)  # a second run replaces definitions and refreshes incrementally
-    assert context.results["segments"] == sizes
+    assert run(context) == sizes  # a second run replaces definitions and refreshes incrementally

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from connectors.memory import MemoryBackend
-from contacts.feedback_forms import FormError, load_forms
+from contacts.forms import FormError, load_forms
 from core.models import Consent, Contact, Event
 from core.settings import Settings
 from tests.helpers import run_cli

@@ -66,7 +66,7 @@ def test_random_bodies_never_500_and_unsigned_webhooks_store_nothing(
                      "useragent", "sg_message_id", "reason"]), json_values, max_size=8), max_size=6))
 def test_signed_sendgrid_junk_is_accepted_and_applied_without_errors(
         fuzz_client: TestClient, engine: Engine, settings: RelanceSettings, events: list[dict[str, object]]) -> None:
-    from contacts.feedback import apply_all
+    from feedback.apply import apply_all
 
     body = json.dumps(events).encode()
     response = fuzz_client.post("/webhooks/sendgrid", content=body, headers=SIGNER.headers(body))

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from connectors.memory import MemoryBackend
-from contacts.feedback import FeedbackSummary, apply_all
 from core.models import Campaign, Contact, Event, InboundRequest, Message
 from core.settings import Settings
+from feedback.apply import FeedbackSummary, apply_all
 from web.app import create_app
 
 FORMS_DIR = Path(__file__).resolve().parent.parent / "examples" / "forms"

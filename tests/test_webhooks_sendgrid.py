@@ -239,7 +239,7 @@ def test_unknown_message_ids_are_kept_without_failing_the_batch(web: tuple[TestC
 
 def test_a_stored_request_that_cannot_be_parsed_is_marked_failed_alone(engine: Engine, settings: Settings,
                                                                         session: Session) -> None:
-    from contacts.feedback import store_request
+    from feedback.apply import store_request
 
     store_request(engine, "sendgrid", "not json", {})
     store_request(engine, "sendgrid", json.dumps([{"event": "delivered", "sg_event_id": "ok1", "email": "x@y.fr"}]),

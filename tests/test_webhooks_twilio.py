@@ -75,7 +75,7 @@ def test_status_callbacks_follow_a_monotonic_state_machine(web: tuple[TestClient
         "delivered", "failed", "failed"]
     assert session.get(Message, failed.id).reason == "error_30003"  # type: ignore[union-attr]
     consent = session.query(Consent).filter_by(contact_id=opted_out.contact_id, channel="sms").one()
-    assert consent.status == "withdrawn" and consent.source == "twilio:sms.failed"
+    assert consent.status == "withdrawn" and consent.source == "twilio: recipient opted out"
     assert session.get(Contact, ok.contact_id).sms_status == "valid"  # type: ignore[union-attr]
     assert {event.dedupe_key for event in events_of(session, "sms.delivered")} == {
         f"twilio:{ok.provider_message_id}:delivered", f"twilio:{failed.provider_message_id}:delivered"}

@@ -13,9 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
-from contacts.feedback import pending_count
-from contacts.feedback_conversions import ConversionInput, ConversionResult, record_conversion
 from core.db import session_scope
+from feedback.apply import pending_count
+from feedback.conversions import ConversionInput, ConversionResult, record_conversion
 from web.state import AppState, get_state
 
 router = APIRouter(tags=["api"])

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from starlette.middleware.base import RequestResponseEndpoint
 
 from connectors.base import Backend
-from contacts.feedback_forms import load_forms
+from contacts.forms import load_forms
 from core.db import make_engine
 from core.settings import Settings
 from web import api, forms, preferences, surveys, tracking, webhooks

@@ -7,8 +7,8 @@ import threading
 
 from sqlalchemy import Engine
 
-from contacts.feedback import FeedbackSummary, apply_all
 from core.settings import Settings
+from feedback.apply import FeedbackSummary, apply_all
 
 log = logging.getLogger("relance.web.applier")
 

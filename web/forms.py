@@ -11,7 +11,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from contacts.feedback_forms import (
+from contacts.forms import (
     UTM_FIELDS,
     FormDefinition,
     LeadResult,

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
 from contacts.consent import CHANNELS, Proof
-from contacts.feedback_prefs import confirm_consent, load_preferences, save_preferences, unsubscribe
+from contacts.preferences import confirm_consent, load_preferences, save_preferences, unsubscribe
 from core import clock
 from core.db import session_scope
 from core.links import read_link_token

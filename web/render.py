@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse
 
-from contacts.feedback_forms import UTM_FIELDS, FormDefinition, text_for
+from contacts.forms import UTM_FIELDS, FormDefinition, text_for
 from web.i18n import translator
 from web.state import AppState, template_environment
 

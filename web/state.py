@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 
 from connectors.base import Backend
-from contacts.feedback_forms import FormDefinition
+from contacts.forms import FormDefinition
 from core.settings import Settings
 from web.applier import Applier
 from web.ratelimit import RateLimiter

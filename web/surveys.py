@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from contacts.feedback import store_request
-from contacts.feedback_agents import is_machine
 from core import clock
 from core.db import session_scope
 from core.links import read_link_token
 from core.signing import BadToken
+from feedback.apply import store_request
+from feedback.machines import is_machine
 from surveys.answering import Saved, save_page, tap
 from surveys.records import Visit
 from surveys.respondents import LinkProblem, Respondent, open_invitation, page_to_show

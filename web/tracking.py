@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from contacts.feedback import store_request
 from core import clock
 from core.links import read_link_token
 from core.signing import BadToken
+from feedback.apply import store_request
 from web.body import client_ip
 from web.render import message_page
 from web.state import AppState, get_state

@@ -1,4 +1,4 @@
-"""Provider webhooks: verify, store raw, acknowledge fast (contacts.feedback applies them later)."""
+"""Provider webhooks: verify, store raw, acknowledge fast (feedback.apply applies them later)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from connectors import sendgrid_events, twilio_events
-from contacts.feedback import store_request
 from core import clock
 from core.db import session_scope
 from core.models import Contact
+from feedback.apply import store_request
 from web.body import read_limited
 from web.state import AppState, get_state
 

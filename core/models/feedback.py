@@ -13,7 +13,7 @@ from core.models.base import Base
 
 
 class InboundRequest(Base):
-    """A verified webhook request kept raw; `contacts.feedback` applies it later, idempotently."""
+    """A verified webhook request kept raw; `feedback.apply` applies it later, idempotently."""
 
     __tablename__ = "inbound_requests"
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 03:09:15.692403
+Create Date: 2026-12-06 03:45:06.965765
 """
 from collections.abc import Sequence
 

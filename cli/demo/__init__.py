@@ -1,0 +1,1 @@
+"""`relance demo`: the end-to-end demo, one module per step, at the entry-point layer."""
