@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,7 @@ from contacts.consent import Proof, set_consent
 from core.models import Consent, Contact
 from core.settings import Settings
 from templates.pipeline import prepare_library
-from tests.test_web_support import web_settings
-from tests.web_server import serving
-from web.app import create_app
+from tests.web_server import chrome, served_app
 
 pytestmark = pytest.mark.browser
 
@@ -33,32 +30,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def server(engine: Engine, settings: Settings) -> Iterator[Settings]:
     """uvicorn on a loopback port serving the app; yields settings whose public URL is that server."""
-    configs: list[Settings] = []
-
-    def make_app(url: str) -> Any:
-        configs.append(web_settings(settings, public_url=url))
-        return create_app(configs[0], engine=engine, apply_interval=0.5)
-
-    with serving(make_app):
-        yield configs[0]
+    with served_app(engine, settings, apply_interval=0.5) as config:
+        yield config
 
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    if not (shutil.which("chromedriver") or Path("/usr/bin/chromedriver").exists()):
-        pytest.skip("chromedriver not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--window-size=390,844", "--lang=fr-FR"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
+    with chrome("--window-size=390,844", "--lang=fr-FR") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _unsubscribe_link(settings: Settings, contact: Contact) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,7 @@ from core.settings import Settings
 from templates.pipeline import prepare_library
 from tests.axe import axe_source, violations
 from tests.surveys.support import invite_contacts, make_contacts, make_survey, path_of
-from tests.test_web_support import web_settings
-from tests.web_server import serving
-from web.app import create_app
+from tests.web_server import chrome, served_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # A person's browser: Chromium's headless user agent is (rightly) taken for a link scanner, which records no tap.
@@ -39,34 +36,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def server(engine: Engine, settings: Settings) -> Iterator[Settings]:
-    configs: list[Settings] = []
-
-    def make_app(url: str) -> Any:
-        configs.append(web_settings(settings, public_url=url))
-        return create_app(configs[0], engine=engine, apply_interval=0.5)
-
-    with serving(make_app):
-        yield configs[0]
+    with served_app(engine, settings, apply_interval=0.5) as config:
+        yield config
 
 
 @pytest.fixture
 def driver() -> Iterator[Any]:
-    if not (shutil.which("chromedriver") or Path("/usr/bin/chromedriver").exists()):
-        pytest.skip("chromedriver not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 f"--window-size={PHONE[0]},{PHONE[1]}", "--lang=fr-FR", f"--user-agent={PERSON}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "fr-FR,fr"})
-    chrome = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    chrome.set_script_timeout(30)
-    try:
-        yield chrome
-    finally:
-        chrome.quit()
+    with chrome(f"--window-size={PHONE[0]},{PHONE[1]}", "--lang=fr-FR", f"--user-agent={PERSON}",
+                prefs={"intl.accept_languages": "fr-FR,fr"}) as browser:
+        browser.set_script_timeout(30)
+        yield browser
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import pytest
@@ -17,9 +16,7 @@ from sqlalchemy.orm import Session
 from core.models import Answer, Event, Response
 from core.settings import Settings
 from tests.surveys.support import invite_contacts, make_contacts, make_survey, path_of
-from tests.test_web_support import web_settings
-from tests.web_server import serving
-from web.app import create_app
+from tests.web_server import served_app
 
 pytestmark = pytest.mark.slow
 PEOPLE = 200
@@ -28,14 +25,8 @@ TWICE = 20  # the first 20 people post their page twice, concurrently
 
 @pytest.fixture
 def server(engine: Engine, settings: Settings) -> Iterator[Settings]:
-    configs: list[Settings] = []
-
-    def make_app(url: str) -> Any:
-        configs.append(web_settings(settings, public_url=url))
-        return create_app(configs[0], engine=engine, background=False)
-
-    with serving(make_app, backlog=1024):
-        yield configs[0]
+    with served_app(engine, settings, background=False) as config:
+        yield config
 
 
 def test_200_concurrent_submissions_lose_nothing(server: Settings, session: Session) -> None:
