@@ -165,6 +165,7 @@ class SendOptions(_Model):
     utm: dict[str, str] = Field(default_factory=dict)
     postage_class: str = "lettre-verte"
     topic: str = "marketing"
+    survey: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,119}$")  # invites to this survey
 
     @field_validator("schedule", mode="before")
     @classmethod

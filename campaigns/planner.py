@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from campaigns import hashing, timing
 from campaigns.audience import candidates
 from campaigns.definition import CampaignDefinition
+from campaigns.invitations import invite, survey_ref
 from campaigns.pricing import PriceList
 from campaigns.rendering import Renderer, load_contacts, parts_of
 from campaigns.service import EDITABLE, definition_of
@@ -49,6 +50,7 @@ class PlanReport:
     currency: str = "EUR"
     budget: Decimal | None = None
     written: int = 0
+    invited: int = 0  # survey invitations written (campaigns carrying `survey: NAME`)
     samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -135,6 +137,8 @@ def plan_campaign(session: Session, settings: Settings, campaign: Campaign, *, d
             report.written = write_ledger(session, campaign, candidates(session, campaign, definition)
                                          .subquery("planned"), start)
             set_send_times(session, settings, campaign, definition, start)
+            if definition.survey:
+                report.invited = invite(session, campaign.id, survey_ref(session, definition.survey))
             campaign.status, campaign.started_at = "sending", campaign.started_at or clock.now()
             session.flush()
         ledger = select(Message.contact_id, Message.channel, Message.status, Message.reason, Message.variant_id) \

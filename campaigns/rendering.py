@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.definition import CampaignDefinition
+from campaigns.invitations import SurveyRef, SurveyUnavailable, survey_ref
 from connectors.base import OutgoingMessage
 from core.ledger import Claimed
 from core.models import Campaign, Contact, Variant
@@ -39,6 +40,13 @@ class Renderer:
         self.variants = {variant.id: variant for variant in session.scalars(
             select(Variant).where(Variant.campaign_id == campaign.id))}
         self.subjects = {arm.name: arm.subject for arm in definition.arms()}
+        self.survey: SurveyRef | None = None
+        self.survey_problem: str | None = None
+        if definition.survey:
+            try:
+                self.survey = survey_ref(session, definition.survey)
+            except SurveyUnavailable as exc:  # closed since planning: its invitations fail, nothing else does
+                self.survey_problem = str(exc)
         self._prepared: dict[tuple[int | None, str, str | None], PreparedTemplate] = {}
 
     def _template(self, variant_id: int | None, channel: str, locale: str | None) -> PreparedTemplate:
@@ -60,9 +68,11 @@ class Renderer:
     def render(self, job: Claimed, contact: dict[str, Any]) -> OutgoingMessage:
         """The message for one ledger row (raises TemplateError / RenderError when it cannot be made)."""
         prepared = self._template(job.variant_id, job.channel, contact.get("language"))
-        message = prepared.render(contact, message_id=job.message_id, campaign=self.campaign.name,
-                                  utm=self.definition.utm_for(job.channel))
-        return message
+        if self.survey_problem:
+            raise TemplateError(self.survey_problem)
+        extra = self.survey.extra(job.message_id, job.contact_id) if self.survey is not None else None
+        return prepared.render(contact, message_id=job.message_id, campaign=self.campaign.name,
+                               utm=self.definition.utm_for(job.channel), extra=extra)
 
     def variant_name(self, variant_id: int | None) -> str | None:
         variant = self.variants.get(variant_id) if variant_id is not None else None

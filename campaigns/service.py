@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.definition import CampaignDefinition, CampaignDefinitionError, SendOptions, parse_campaign
+from campaigns.invitations import SurveyUnavailable, survey_ref
 from core import clock
 from core.ledger import cancel_unclaimed
 from core.models import AuditLog, Campaign, Cost, Template, Variant
@@ -62,7 +63,7 @@ def _check_references(session: Session, definition: CampaignDefinition) -> None:
                 get_segment(session, name)
             except SegmentNotFound:
                 problems.append((key, f"no segment named {name!r}"))
-    problems += template_problems(session, definition)
+    problems += template_problems(session, definition) + survey_problems(session, definition)
     if problems:
         raise CampaignDefinitionError(problems)
 
@@ -83,6 +84,17 @@ def template_problems(session: Session, definition: SendOptions) -> list[tuple[s
         elif known[name] != channel:
             problems.append(("template", f"template {name!r} is for {known[name]}, not {channel}"))
     return problems
+
+
+def survey_problems(session: Session, definition: SendOptions) -> list[tuple[str, str]]:
+    """The survey the send invites to, when it does not exist or is closed, as (path, why) pairs."""
+    if not definition.survey:
+        return []
+    try:
+        survey_ref(session, definition.survey)
+    except SurveyUnavailable as exc:
+        return [("survey", str(exc))]
+    return []
 
 
 def _sync_variants(session: Session, campaign: Campaign, definition: CampaignDefinition) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,6 @@ from typing import Any
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from campaigns.definition import CampaignDefinitionError, load_campaign
 from campaigns.dispatcher import BatchResult, Dispatcher
@@ -30,12 +27,11 @@ from campaigns.service import (
     resume_campaign,
     schedule_campaign,
 )
-from cli.common import console, engine, fail, print_json, progress, settings
+from cli.common import console, engine, print_json, progress, refusing_session, settings
 from cli.plan_view import print_plan
 from connectors.base import ConfigurationError
 from connectors.registry import check_channels
 from core import clock
-from core.db import session_scope
 from segments.service import SegmentNotFound
 from templates.errors import TemplateError
 
@@ -44,17 +40,10 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 NAME = typer.Argument(..., help="Campaign name (or id).")
 
 
-@contextmanager
-def _session() -> Iterator[Session]:
+def _session() -> Any:
     """A committed session; bad definitions exit 2 naming each problem's path, other refusals exit 1."""
-    try:
-        with session_scope(engine()) as session:
-            yield session
-    except CampaignDefinitionError as exc:
-        raise fail(f"invalid campaign: {exc}", code=2) from None
-    except (CampaignNotFound, SegmentNotFound, CampaignStateError, TemplateError, ConfigurationError,
-            ValueError) as exc:
-        raise fail(str(exc)) from None
+    return refusing_session(CampaignDefinitionError, "campaign", (
+        CampaignNotFound, SegmentNotFound, CampaignStateError, TemplateError, ConfigurationError, ValueError))
 
 
 @app.command("create")

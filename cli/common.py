@@ -23,8 +23,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from core.db import shared_engine
+from core.db import session_scope, shared_engine
 from core.settings import Settings, get_settings
 
 console = Console()
@@ -80,3 +81,17 @@ def progress(enabled: bool = True) -> Iterator[Progress]:
     )
     with bar:
         yield bar
+
+
+@contextmanager
+def refusing_session(invalid: type[Exception], label: str,
+                     refusals: tuple[type[Exception], ...] = (LookupError, ValueError)) -> Iterator[Session]:
+    """A committed session for a command: an `invalid` definition exits 2 (its message names each problem's path),
+    the `refusals` (unknown names, states that forbid the action) exit 1 with their message."""
+    try:
+        with session_scope(engine()) as session:
+            yield session
+    except invalid as exc:
+        raise fail(f"invalid {label}: {exc}", code=2) from None
+    except refusals as exc:
+        raise fail(str(exc)) from None

@@ -19,6 +19,7 @@ from cli import (
     scoring,
     segments,
     serve,
+    surveys,
     templates,
     users,
     worker,
@@ -29,7 +30,7 @@ from core.migrate import alembic_config, current_revision, upgrade
 
 app = typer.Typer(
     name="relance",
-    help="Relance — marketing automation: contacts, segments, scoring, campaigns, journeys, feedback and ROI.",
+    help="Relance — marketing automation: contacts, segments, scoring, campaigns, journeys, surveys, feedback and ROI.",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -44,6 +45,7 @@ app.add_typer(reports.app, name="report")
 app.add_typer(feedback.app, name="feedback")
 app.add_typer(users.app, name="user")
 app.add_typer(forms.app, name="form")
+app.add_typer(surveys.app, name="survey")
 serve.register(app)
 worker.register(app)
 dashboard_cmd.register(app)

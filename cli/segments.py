@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,8 +14,7 @@ from rich.table import Table
 from rich.tree import Tree
 from sqlalchemy.orm import Session
 
-from cli.common import console, engine, err_console, fail, print_json
-from core.db import session_scope
+from cli.common import console, err_console, fail, print_json, refusing_session
 from segments import SegmentDefinitionError, load_definition
 from segments.explain import Explanation, explain
 from segments.refresh import RefreshResult, refresh_all, refresh_segment
@@ -44,7 +43,8 @@ LANGUAGE_HELP = (
     "• {event: email.clicked, within: 30d, where: {url: {contains: pricing}}, count: {gte: 2}} — behaviour; "
     "count: {eq: 0} means did not; also after/before dates and campaign\n\n"
     "• {tag: vip} · {segment: other-segment} · {lifecycle_stage: [lead, mql]} · {score: {gte: 50}} · "
-    "{grade: [A, B]} · {reachable: email|sms|mail}\n\n"
+    "{grade: [A, B]} · {reachable: email|sms|mail} · {survey: nps-2026, status: invited|started|completed} "
+    "(invited = sent, not answered yet: the reminder audience)\n\n"
     "Examples: examples/segments/*.yaml. A bad definition exits with code 2 and names the path of each bad node."
 )
 app = typer.Typer(help=escape(LANGUAGE_HELP), no_args_is_help=True)
@@ -52,16 +52,9 @@ T = TypeVar("T")
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
-@contextmanager
-def _session() -> Iterator[Session]:
+def _session() -> Any:
     """A committed session; bad definitions exit 2 with the path of the offending node, unknown names exit 1."""
-    try:
-        with session_scope(engine()) as session:
-            yield session
-    except SegmentDefinitionError as exc:
-        raise fail(f"invalid segment definition: {exc}", code=2) from None
-    except (SegmentNotFound, LookupError, ValueError) as exc:
-        raise fail(str(exc)) from None
+    return refusing_session(SegmentDefinitionError, "segment definition", (SegmentNotFound, LookupError, ValueError))
 
 
 def _working(message: str, quiet: bool) -> Any:

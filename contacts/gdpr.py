@@ -22,9 +22,12 @@ from core.models import (
     Conversion,
     Event,
     Message,
+    Response,
     Segment,
     SegmentMembership,
+    Survey,
 )
+from core.models import Answer as SurveyAnswer
 
 # Kept after erasure: not personal on their own, and what aggregate reports need.
 KEPT_FIELDS = ("country", "language", "lifecycle_stage", "source", "utm_source", "utm_medium", "utm_campaign",
@@ -56,11 +59,31 @@ def erase_contact(session: Session, contact: Contact, *, actor: str = "cli") -> 
     session.execute(delete(SegmentMembership).where(SegmentMembership.contact_id == contact.id))
     events = session.execute(update(Event).where(Event.contact_id == contact.id).values(properties={}))
     session.execute(update(Conversion).where(Conversion.contact_id == contact.id).values(properties={}))
+    _detach_survey_answers(session, contact.id)
     session.add(AuditLog(actor=actor, action="contact.erase", target=f"contact:{contact.id}",
                          details={"suppressed": suppressed}))
     session.flush()
     return {"contact_id": contact.id, "suppressed": suppressed,
             "events_scrubbed": int(getattr(events, "rowcount", 0) or 0)}
+
+
+def _detach_survey_answers(session: Session, contact_id: int) -> None:
+    """Survey responses stay in the results, detached from the person; free texts (which may name them) go."""
+    responses = select(Response.id).where(Response.contact_id == contact_id)
+    session.execute(delete(SurveyAnswer).where(SurveyAnswer.response_id.in_(responses),
+                                               SurveyAnswer.text.is_not(None)))
+    session.execute(update(Response).where(Response.contact_id == contact_id)
+                    .values(contact_id=None, invitation_id=None))
+
+
+def _survey_answers(session: Session, contact_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(select(Survey.name, SurveyAnswer.question, SurveyAnswer.value, SurveyAnswer.text,
+                                  SurveyAnswer.answered_at)
+                           .join(Response, Response.id == SurveyAnswer.response_id)
+                           .join(Survey, Survey.id == Response.survey_id)
+                           .where(Response.contact_id == contact_id).order_by(SurveyAnswer.answered_at))
+    return [{"survey": name, "question": question, "answer": value, "text": text, "answered_at": at}
+            for name, question, value, text, at in rows]
 
 
 def personal_data(session: Session, contact: Contact) -> dict[str, Any]:
@@ -96,4 +119,5 @@ def personal_data(session: Session, contact: Contact) -> dict[str, Any]:
                          "kind": row.kind, "external_ref": row.external_ref} for row in conversions],
         "events": [{"type": row.type, "occurred_at": row.occurred_at, "campaign_id": row.campaign_id,
                     "properties": row.properties} for row in events],
+        "survey_answers": _survey_answers(session, contact.id),
     }

@@ -18,7 +18,8 @@ PAGES = {
                     ("channels.py", "Channels", ":material/alt_route:")],
     "Audience": [("segments.py", "Segments", ":material/groups:"),
                  ("scoring.py", "Lead scoring", ":material/local_fire_department:"),
-                 ("contacts.py", "Contacts", ":material/person_search:")],
+                 ("contacts.py", "Contacts", ":material/person_search:"),
+                 ("surveys.py", "Surveys", ":material/rate_review:")],
 }
 SCHEDULE = ("schedule.py", "Schedule", ":material/schedule_send:")
 

@@ -105,3 +105,40 @@ def events_over_time(rows: Sequence[dict[str, Any]]) -> alt.Chart:
     return alt.Chart(data).mark_tick(thickness=2, size=18).encode(
         x=alt.X("occurred_at:T", title=None), y=alt.Y("type:N", title=None), color=alt.Color("type:N", legend=None),
         tooltip=["type", "occurred_at:T"]).properties(height=max(80, 24 * data["type"].nunique()))
+
+
+def nps_split(detractors: int, passives: int, promoters: int) -> alt.Chart:
+    """One stacked bar: detractors, passives and promoters as shares of the NPS question's respondents."""
+    total = max(detractors + passives + promoters, 1)
+    data = pd.DataFrame([{"group": name, "people": count, "share": count / total, "order": index}
+                         for index, (name, count) in enumerate((("detractors (0-6)", detractors),
+                                                                ("passives (7-8)", passives),
+                                                                ("promoters (9-10)", promoters)))])
+    return alt.Chart(data).mark_bar(height=40).encode(
+        x=alt.X("share:Q", stack="normalize", axis=alt.Axis(format="%"), title=None),
+        color=alt.Color("group:N", scale=alt.Scale(domain=list(data["group"]), range=[RED, GREY, GREEN]), title=None,
+                        legend=alt.Legend(orient="bottom")),
+        order=alt.Order("order:Q"),
+        tooltip=["group", alt.Tooltip("people:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
+    ).properties(height=90)
+
+
+def distribution(rows: Sequence[dict[str, Any]], title: str) -> alt.Chart:
+    """Answers per value of one question, in the question's order."""
+    data = pd.DataFrame(list(rows), columns=["label", "count", "share"])
+    data["label"] = data["label"].astype(str)
+    return alt.Chart(data).mark_bar(color=BLUE).encode(
+        x=alt.X("label:N", sort=list(data["label"]), title=None), y=alt.Y("count:Q", title=title),
+        tooltip=["label", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
+    ).properties(height=220)
+
+
+def score_trend(rows: Sequence[dict[str, Any]], title: str) -> alt.LayerChart | alt.FacetChart:
+    """A weekly score (rows: week start, value, low, high) with its 95 % interval as a band."""
+    data = pd.DataFrame(list(rows), columns=["start", "value", "low", "high"])
+    base = alt.Chart(data).encode(x=alt.X("start:T", title="week"))
+    band = base.mark_area(opacity=0.2, color=BLUE).encode(y=alt.Y("low:Q", title=title), y2="high:Q")
+    line = base.mark_line(point=True, color=BLUE).encode(
+        y="value:Q", tooltip=[alt.Tooltip("start:T", title="week of"), alt.Tooltip("value:Q", format=".1f"),
+                              alt.Tooltip("low:Q", format=".1f"), alt.Tooltip("high:Q", format=".1f")])
+    return alt.layer(band, line).properties(height=240)

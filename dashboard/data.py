@@ -158,3 +158,13 @@ def pdf_report(url: str, start: date, end: date, model: str | None) -> bytes:
     with session_scope(engine()) as session:
         report = gather(session, settings(), day_range(start, end), model=model)
     return render_pdf(report)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def survey_names(url: str) -> list[str]:
+    return _read(loaders.survey_names)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Computing survey results…")
+def survey(url: str, name: str, segment: str | None, since: date | None, language: str) -> Any:
+    return _read(loaders.survey_page, name, segment, since, language)

@@ -170,3 +170,20 @@ def journey_page(session: Session, settings: Settings, name: str, model: str | N
     status = journey_status(session, get_journey(session, name))
     roi = next((row for row in journey_roi(session, rates, rules) if row.name == name), None)
     return JourneyData(rates.report_currency, rules.model, status, flow_dot(status), roi)
+
+
+def survey_names(session: Session) -> list[str]:
+    """Surveys, newest first."""
+    from surveys.service import list_surveys
+
+    return [str(row["name"]) for row in list_surveys(session)]
+
+
+def survey_page(session: Session, name: str, segment: str | None, since: date | None, language: str) -> Any:
+    """The Surveys page: the survey's results (surveys.results), optionally for a segment and from a date."""
+    from datetime import UTC, datetime, time
+
+    from surveys.results import survey_results
+
+    moment = datetime.combine(since, time(), tzinfo=UTC) if since else None
+    return survey_results(session, name, segment=segment, since=moment, language=language)

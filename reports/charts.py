@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 INK, SPEND, REVENUE, MUTED = "#1f2937", "#d8553b", "#2f855a", "#9ca3af"
 PALETTE = ("#3b7dd8", "#d8553b", "#2f855a", "#b7791f", "#6b46c1")
@@ -106,5 +107,24 @@ def models_comparison(names: Sequence[str], by_model: dict[str, Sequence[Decimal
     axes.invert_yaxis()
     axes.set_xlabel(currency, fontsize=8, color=INK)
     axes.legend(fontsize=7, frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    _style(axes)
+    return _svg(figure)
+
+
+def nps_split(names: Sequence[str], splits: Sequence[tuple[int, int, int]]) -> str:
+    """One stacked bar per survey: detractors, passives and promoters as shares of its NPS respondents."""
+    figure, axes = plt.subplots(figsize=(7.2, max(1.2, 0.5 * len(names) + 0.7)))
+    positions = list(range(len(names)))
+    left = [0.0] * len(names)
+    for index, (label, colour) in enumerate((("detractors (0-6)", SPEND), ("passives (7-8)", MUTED),
+                                             ("promoters (9-10)", REVENUE))):
+        shares = [split[index] / max(sum(split), 1) for split in splits]
+        axes.barh(positions, shares, left=left, color=colour, height=0.55, label=label)
+        left = [start + share for start, share in zip(left, shares, strict=True)]
+    axes.set_yticks(positions, list(names))
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.xaxis.set_major_formatter(PercentFormatter(1.0))
+    axes.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
     _style(axes)
     return _svg(figure)

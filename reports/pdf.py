@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from core import clock
-from core.models import Campaign, Variant
+from core.models import Campaign, Response, Survey, Variant
 from core.settings import Settings
 from reports import charts
 from reports.abtest import ABTest, ab_test
@@ -26,6 +26,7 @@ from reports.overview import Overview, day_range, overview
 from reports.roi import CampaignROI, Economics, campaign_roi, channel_roi, total
 from reports.service import attribution_rules, converter, model_comparison
 from reports.sql import tune
+from surveys.results import SurveyResults, survey_results
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -46,6 +47,7 @@ class ReportData:
     holdouts: list[tuple[str, Incrementality]] = field(default_factory=list)
     ab_tests: list[tuple[str, ABTest]] = field(default_factory=list)
     models: dict[str, dict[int, Decimal]] = field(default_factory=dict)
+    surveys: list[SurveyResults] = field(default_factory=list)  # surveys answered during the period
     generated_at: datetime = field(default_factory=clock.now)
 
     @property
@@ -88,7 +90,15 @@ def gather(session: Session, settings: Settings, period: Period, *, model: str |
             if len(test.variants) > 1:
                 data.ab_tests.append((row.name, test))
     data.models = {name: values for name, values in model_comparison(session, rates, rules, period=period).items()}
+    data.surveys = answered_surveys(session, period.since)
     return data
+
+
+def answered_surveys(session: Session, since: datetime | None) -> list[SurveyResults]:
+    """The results of every survey with a response started since `since` (the period's responses only)."""
+    query = select(Survey.name).where(exists().where(Response.survey_id == Survey.id, *(
+        [Response.started_at >= since] if since is not None else []))).order_by(Survey.name)
+    return [survey_results(session, name, since=since, texts_limit=3) for name in session.scalars(query)]
 
 
 def _active(row: CampaignROI) -> bool:
@@ -119,6 +129,10 @@ def chart_images(data: ReportData) -> dict[str, str]:
         images["trend"] = _data_uri(charts.daily_trend([row["day"] for row in data.trends],
                                                        [row["sent"] for row in data.trends],
                                                        [row["revenue"] for row in data.trends], data.currency))
+    scored = [(found.survey, found.nps) for found in data.surveys if found.nps is not None]
+    if scored:
+        images["surveys"] = _data_uri(charts.nps_split([name for name, _ in scored], [
+            (score.detractors, score.passives, score.promoters) for _, score in scored]))
     lifted = [(name, result.uplift) for name, result in data.holdouts if result.uplift is not None]
     if lifted:
         images["lift"] = _data_uri(charts.lift_intervals([name for name, _ in lifted],

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core import clock
-from core.models import Contact, ContactTag, Segment, SegmentMembership, Tag
+from core.models import Contact, ContactTag, Segment, SegmentMembership, Survey, Tag
 from core.settings import get_settings
 from segments.compile_context import Context, ensure_sqlite_functions
 from segments.language import (
@@ -28,6 +28,7 @@ from segments.language import (
     SegmentDefinition,
     SegmentDefinitionError,
     StageCondition,
+    SurveyCondition,
     TagCondition,
     parse_definition,
     parse_node,
@@ -35,6 +36,7 @@ from segments.language import (
 from segments.reachability import reachable_condition
 from segments.sql_behaviour import count_predicate, event_condition
 from segments.sql_fields import POSITIVE_OF, field_condition, two_valued_negation
+from segments.sql_surveys import survey_condition
 
 # --- pass 1: walk and resolve segment references (unknown names and cycles are errors) ---------------
 
@@ -74,10 +76,14 @@ def _reaches(session: Session, start: str, target: str | None, seen: set[str]) -
 
 
 def resolve_segments(session: Session, name: str | None, nodes: Iterator[tuple[str, BaseModel]]) -> dict[str, int]:
-    """Segment ids by name for every `{segment: ...}` node; unknown names and cycles raise, naming the path."""
+    """Segment ids by name for every `{segment: ...}` node; unknown segment (or survey) names and cycles raise,
+    naming the path."""
     ids: dict[str, int] = {}
     problems: list[tuple[str, str]] = []
     for path, node in nodes:
+        if isinstance(node, SurveyCondition) and session.scalar(
+                select(Survey.id).where(Survey.name == node.survey)) is None:
+            problems.append((f"{path}.survey", f"no survey named {node.survey!r}"))
         if not isinstance(node, SegmentCondition):
             continue
         segment_id = session.scalar(select(Segment.id).where(Segment.name == node.segment))
@@ -142,6 +148,8 @@ def _leaf(ctx: Context, node: BaseModel) -> tuple[ColumnElement[bool], bool]:
         return count_predicate(node.score, Contact.score), True
     if isinstance(node, ReachableCondition):
         return reachable_condition(ctx, node.reachable), True
+    if isinstance(node, SurveyCondition):
+        return survey_condition(node), True
     raise TypeError(f"not a leaf: {type(node).__name__}")
 
 

@@ -228,6 +228,22 @@ class ReachableCondition(_Node):
     reachable: CHANNEL
 
 
+SurveyStatus = Literal["invited", "started", "completed"]
+
+
+class SurveyCondition(_Node):
+    """`{survey: nps-2026, status: invited}`: invited and not answered yet (the invitation went out), `started`
+    (some pages saved) or `completed`; a list means any of them; no status means invited at all."""
+
+    survey: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,119}$")
+    status: tuple[SurveyStatus, ...] = ("invited", "started", "completed")
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _as_names(value)
+
+
 class AllNode(_Node):
     """Every child holds (an empty list holds for everyone)."""
 
@@ -249,7 +265,7 @@ class NotNode(_Node):
 _KEYS = {
     "all": AllNode, "any": AnyNode, "not": NotNode, "field": FieldCondition, "event": EventCondition,
     "tag": TagCondition, "segment": SegmentCondition, "lifecycle_stage": StageCondition,
-    "grade": GradeCondition, "score": ScoreCondition, "reachable": ReachableCondition,
+    "grade": GradeCondition, "score": ScoreCondition, "reachable": ReachableCondition, "survey": SurveyCondition,
 }
 _TAG_OF_CLASS = {cls: f"node:{key}" for key, cls in _KEYS.items()}
 
@@ -269,7 +285,8 @@ Node = Annotated[
     | Annotated[FieldCondition, Tag("node:field")] | Annotated[EventCondition, Tag("node:event")]
     | Annotated[TagCondition, Tag("node:tag")] | Annotated[SegmentCondition, Tag("node:segment")]
     | Annotated[StageCondition, Tag("node:lifecycle_stage")] | Annotated[GradeCondition, Tag("node:grade")]
-    | Annotated[ScoreCondition, Tag("node:score")] | Annotated[ReachableCondition, Tag("node:reachable")],
+    | Annotated[ScoreCondition, Tag("node:score")] | Annotated[ReachableCondition, Tag("node:reachable")]
+    | Annotated[SurveyCondition, Tag("node:survey")],
     Discriminator(
         _node_kind,
         custom_error_type="unknown_condition",
@@ -277,7 +294,7 @@ Node = Annotated[
     ),
 ]
 Leaf = (FieldCondition | EventCondition | TagCondition | SegmentCondition | StageCondition | GradeCondition
-        | ScoreCondition | ReachableCondition)
+        | ScoreCondition | ReachableCondition | SurveyCondition)
 
 for _model in (AllNode, AnyNode, NotNode):
     _model.model_rebuild()

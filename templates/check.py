@@ -9,13 +9,18 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.sandbox import SecurityError
 
+from core.links import survey_context
 from templates.compile import build_email_body, compile_mjml
 from templates.context import CONTACT_FIELDS, DERIVED_CONTACT_FIELDS, GLOBAL_NAMES, SAMPLE_BRAND, SAMPLE_CONTACT
 from templates.environment import STRICT_HTML_ENV, STRICT_TEXT_ENV
 from templates.errors import RenderError, TemplateError
 
 CHECK_TEMPLATE_NAME = "<template>"
-SAMPLE_EXTRA = {"survey_url": "https://relance.test/s/sample", "unsubscribe_url": "https://relance.test/u/sample",
+SAMPLE_SURVEY = survey_context("https://relance.test/s/sample", {
+    "name": "nps", "type": "nps", "text": {"fr": "Nous recommanderiez-vous ?"},
+    "choices": [{"value": str(value), "label": {"fr": str(value)}} for value in range(11)],
+    "ends": {"fr": ["Pas du tout probable", "Très probable"]}}, "fr")
+SAMPLE_EXTRA = {"survey_url": "https://relance.test/s/sample", "survey": SAMPLE_SURVEY, "unsubscribe_url": "https://relance.test/u/sample",
                 "preferences_url": "https://relance.test/u/sample", "message_id": "sample-message",
                 "campaign": "sample-campaign", "subject": "Sample", "preheader": "Sample", "today": "1 mars 2026"}
 

@@ -14,7 +14,9 @@ from templates.errors import TemplateError
 from templates.text import html_to_text
 
 ANCHOR_HREF = re.compile(r"(<a\b[^>]*?\bhref\s*=\s*)([\"'])(.*?)\2", re.I | re.S)
-UNTRACKED_VARIABLES = re.compile(r"^\{\{\s*(unsubscribe_url|preferences_url|survey_url)\s*\}\}$")
+UNTRACKED_VARIABLES = re.compile(r"^\{\{\s*(unsubscribe_url|preferences_url|survey_url|survey\.url)\s*\}\}$")
+# The one-tap answers of a survey's first question are survey links (they record the answer themselves).
+SURVEY_CHOICE_LOOP = re.compile(r"\{%-?\s*for\s+(\w+)\s+in\s+survey\.first_question\.choices\b")
 UNTRACKED_SCHEMES = ("mailto:", "tel:", "sms:", "#")
 MJML_EXTRA_TAGS = frozenset({"mjml", "mj-all", "mj-class", "mj-selector", "mj-html-attribute"})
 FOOTER_TEXT = {
@@ -97,10 +99,12 @@ def _check_mjml_structure(source: str, template: str) -> None:
 
 def _rewrite_links(html: str) -> tuple[str, tuple[TrackedLink, ...]]:
     links: list[TrackedLink] = []
+    choice_urls = {f"{{{{{name}.url}}}}" for name in SURVEY_CHOICE_LOOP.findall(html)}
 
     def replace(match: re.Match[str]) -> str:
         raw = match.group(3).strip()
-        if not raw or raw.startswith(UNTRACKED_SCHEMES) or UNTRACKED_VARIABLES.match(raw):
+        if not raw or raw.startswith(UNTRACKED_SCHEMES) or UNTRACKED_VARIABLES.match(raw) or \
+                "".join(raw.split()) in choice_urls:
             return match.group(0)
         destination = htmlmod.unescape(raw)
         links.append(TrackedLink(destination, dynamic="{{" in destination or "{%" in destination))

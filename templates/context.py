@@ -13,7 +13,7 @@ CONTACT_FIELDS: tuple[str, ...] = tuple(column.key for column in Contact.__table
 DERIVED_CONTACT_FIELDS = ("full_name",)
 # Top-level names every template may use (besides `contact`); `extra` may add more at render time.
 GLOBAL_NAMES = frozenset({
-    "contact", "campaign", "message_id", "unsubscribe_url", "preferences_url", "survey_url", "postal_address",
+    "contact", "campaign", "message_id", "unsubscribe_url", "preferences_url", "survey_url", "survey", "postal_address",
     "brand", "locale", "variant", "subject", "preheader", "today",
 })
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from connectors.base import Attachment, OutgoingMessage
 from core import clock
+from core.links import survey_context
 from core.models import Contact
 from core.settings import Settings
 from templates import letters, sms
@@ -76,8 +77,11 @@ class PreparedTemplate:
         if extra:
             context.update(extra)
             invitation = extra.get("survey_invitation")
-            if invitation and "survey_url" not in extra:
-                context["survey_url"] = self.signer.survey(str(invitation))
+            url = extra.get("survey_url") or (self.signer.survey(str(invitation), extra.get("survey_contact"))
+                                              if invitation else None)
+            if url and "survey" not in extra:
+                context["survey"] = survey_context(url, extra.get("survey_first_question"), self.ref.locale)
+                context["survey_url"] = url
         return context
 
     def render(self, contact: ContactLike, *, message_id: str, campaign: str | None = None,
@@ -98,7 +102,7 @@ class PreparedEmail(PreparedTemplate):
             constants=self.base_context, post={"subject": _one_line, "preheader": _one_line},
         )
         self._tagged = self._substitution_bodies()
-        self.needs_survey = "survey_url" in body.html
+        self.needs_survey = "survey_url" in body.html or "survey." in body.html
         self._static_links: dict[tuple[tuple[str, str], ...], list[str | None]] = {}
         self._dynamic = {index: TEXT_ENV.from_string(link.destination)
                          for index, link in enumerate(body.links) if link.dynamic}

@@ -53,9 +53,9 @@ class LinkSigner:
         """Unsubscribe URL (one-click and preference page) for JSON-encoded contact and message ids."""
         return self._url("unsubscribe", '{"c":' + contact_json + ',"m":' + message_json + "}")
 
-    def survey(self, invitation: str) -> str:
-        """Survey link for an invitation token."""
-        return self._url("survey", '{"i":' + json.dumps(invitation) + "}")
+    def survey(self, invitation: str, contact_id: int | None = None) -> str:
+        """Survey link of an invitation (= its ledger message id) for its contact (core.links.survey_url)."""
+        return self._url("survey", '{"c":' + json.dumps(contact_id) + ',"i":' + json.dumps(invitation) + "}")
 
     def token_of(self, url: str) -> str:
         """The token part of one of our URLs."""

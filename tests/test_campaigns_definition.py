@@ -26,7 +26,8 @@ def test_the_minimal_document_gets_sensible_defaults() -> None:
 
 def test_every_example_campaign_parses() -> None:
     names = [load_campaign(path).name for path in sorted(EXAMPLES.glob("*.yaml"))]
-    assert names == ["demo-multichannel", "spring-offer", "winter-multichannel"]
+    assert names == ["demo-multichannel", "nps-survey-2026-reminder", "nps-survey-2026", "spring-offer",
+                     "winter-multichannel"]
     winter = load_campaign(EXAMPLES / "winter-multichannel.yaml")
     assert winter.channels == ["email", "sms", "mail"] and winter.test is not None and winter.test.metric == "clicks"
     assert winter.utm["utm_campaign"] == "winter-2026"  # `campaign:` is read as utm_campaign

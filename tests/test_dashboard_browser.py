@@ -21,7 +21,7 @@ from tests.report_seed import PASSWORD, Seeded, seed
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PAGES = (("campaigns", "Campaigns"), ("campaign", "Campaign report"), ("channels", "Channels"),
          ("segments", "Segments"), ("scoring", "Lead scoring"), ("contacts", "Contacts"),
-         ("schedule", "Schedule a campaign"))
+         ("surveys", "Surveys"), ("schedule", "Schedule a campaign"))
 
 
 @pytest.fixture(params=["sqlite"])

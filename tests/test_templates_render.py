@@ -35,7 +35,7 @@ def settings(tmp_path: Path) -> Settings:
 
 def _render(settings: Settings, name: str, locale: str = "fr", **kwargs: object) -> email.message.EmailMessage:
     prepared = prepare_library(name, locale=locale, settings=settings)
-    extra = {"survey_invitation": "inv-123"} if name == "survey-invitation" else None
+    extra = {"survey_invitation": "inv-123", "survey_contact": 7} if name == "survey-invitation" else None
     message = prepared.render(CONTACT, message_id="msg-0001", campaign="spring-sale", utm=UTM, extra=extra)
     parsed = email.message_from_bytes(bytes(build_email(message)), policy=policy.default)
     assert isinstance(parsed, email.message.EmailMessage)
@@ -124,7 +124,7 @@ def test_survey_link_is_signed_for_the_invitation(settings: Settings) -> None:
     parsed = _render(settings, "survey-invitation")
     html = parsed.get_body(("html",)).get_content()
     token = re.search(r'href="https://go.example.net/s/([^"]+)"', html)
-    assert token and read_link_token(settings, "survey", token.group(1)) == {"i": "inv-123"}
+    assert token and read_link_token(settings, "survey", token.group(1)) == {"c": 7, "i": "inv-123"}
 
 
 def test_unknown_locale_falls_back_to_the_default_language(settings: Settings) -> None:

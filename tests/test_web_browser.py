@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -21,8 +16,7 @@ from contacts.consent import Proof, set_consent
 from core.models import Consent, Contact
 from core.settings import Settings
 from templates.pipeline import prepare_library
-from tests.test_web_support import web_settings
-from web.app import create_app
+from tests.web_server import chrome, served_app
 
 pytestmark = pytest.mark.browser
 
@@ -33,45 +27,17 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(engine: Engine, settings: Settings) -> Iterator[Settings]:
     """uvicorn on a loopback port serving the app; yields settings whose public URL is that server."""
-    port = _free_port()
-    config = web_settings(settings, public_url=f"http://127.0.0.1:{port}")
-    app = create_app(config, engine=engine, apply_interval=0.5)
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield config
-    instance.should_exit = True
-    thread.join(10)
+    with served_app(engine, settings, apply_interval=0.5) as config:
+        yield config
 
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    if not (shutil.which("chromedriver") or Path("/usr/bin/chromedriver").exists()):
-        pytest.skip("chromedriver not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--window-size=390,844", "--lang=fr-FR"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
+    with chrome("--window-size=390,844", "--lang=fr-FR") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _unsubscribe_link(settings: Settings, contact: Contact) -> str:

@@ -17,7 +17,7 @@ from connectors.base import Backend
 from contacts.forms import load_forms
 from core.db import make_engine
 from core.settings import Settings
-from web import api, forms, preferences, tracking, webhooks
+from web import api, forms, preferences, surveys, tracking, webhooks
 from web.applier import Applier
 from web.ratelimit import RateLimiter
 from web.state import AppState
@@ -50,9 +50,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None, email_backen
             state.applier.stop()
 
     app = FastAPI(title="Relance", version="0.1.0", lifespan=lifespan,
-                  description="Webhooks, tracking, unsubscribe and preferences, lead forms, conversions API.")
+                  description="Webhooks, tracking, unsubscribe and preferences, lead forms, survey pages, "
+                              "conversions API.")
     app.state.relance = state
-    for module in (webhooks, tracking, preferences, forms, api):
+    for module in (webhooks, tracking, preferences, forms, surveys, api):
         app.include_router(module.router)
     # Lead forms are posted from other websites (fetch): allow any origin, never credentials.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],

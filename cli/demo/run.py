@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cli.common import console, engine, settings
-from cli.demo import campaigns, contacts, feedback, history, journeys, reports, scoring, segments, templates
+from cli.demo import campaigns, contacts, feedback, history, journeys, reports, scoring, segments, surveys, templates
 from cli.demo.context import DemoContext
 from core.migrate import upgrade
 
@@ -22,6 +22,7 @@ STEPS: tuple[Callable[[DemoContext], object], ...] = (
     campaigns.run,  # multichannel campaign with A/B, holdout, fallback
     feedback.run,  # responses through the signed endpoints
     journeys.run,  # two nurturing journeys, time moved through them
+    surveys.run,  # NPS survey through a campaign, answered on the real pages
     reports.run,  # ROI table + dashboard command
 )
 

@@ -10,13 +10,14 @@ from core.models.journeys import Enrollment, EnrollmentStep, Journey, JourneySte
 from core.models.reports import MessageStat, ReportCursor
 from core.models.scoring import ScoringModel
 from core.models.segments import Segment, SegmentMembership, SegmentSnapshot
+from core.models.surveys import Answer, Invitation, Response, Survey, SurveyVersion
 from core.models.templates import Template, TemplateVersion
 from core.models.users import AuditLog, User
 
 __all__ = [
-    "Account", "AuditLog", "Base", "Campaign", "Consent", "Contact", "ContactEventStat", "ContactTag",
-    "Conversion", "Cost", "Enrollment", "EnrollmentStep", "Event", "ExchangeRate", "InboundRequest", "JSONType",
-    "Journey", "JourneyStep", "JourneyVersion", "Message", "MessageStat",
-    "ReportCursor", "ScoringModel", "Segment", "SegmentMembership", "SegmentSnapshot", "Suppression", "Tag",
+    "Account", "Answer", "AuditLog", "Base", "Campaign", "Consent", "Contact", "ContactEventStat", "ContactTag",
+    "Conversion", "Cost", "Enrollment", "EnrollmentStep", "Event", "ExchangeRate", "InboundRequest", "Invitation",
+    "JSONType", "Journey", "JourneyStep", "JourneyVersion", "Message", "MessageStat", "ReportCursor", "Response",
+    "ScoringModel", "Segment", "SegmentMembership", "SegmentSnapshot", "Suppression", "Survey", "SurveyVersion", "Tag",
     "Template", "TemplateVersion", "Timestamped", "UTCDateTime", "User", "Variant",
 ]

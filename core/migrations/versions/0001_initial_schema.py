@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 05:30:37.761991
+Create Date: 2026-12-06 06:13:50.374854
 """
 from collections.abc import Sequence
 
@@ -173,6 +173,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
     sa.UniqueConstraint('channel', 'address_hash', name=op.f('uq_suppressions_channel_address_hash'))
     )
+    op.create_table('surveys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('title', core.models.base.JSONType, nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('anonymous', sa.Boolean(), nullable=False),
+    sa.Column('closes_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('link_days', sa.Integer(), nullable=False),
+    sa.Column('closed_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('current_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_surveys')),
+    sa.UniqueConstraint('name', name=op.f('uq_surveys_name'))
+    )
     op.create_table('tags',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
@@ -298,6 +313,18 @@ def upgrade() -> None:
     with op.batch_alter_table('segment_snapshots', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_segment_snapshots_segment_id'), ['segment_id'], unique=False)
 
+    op.create_table('survey_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('survey_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('definition', core.models.base.JSONType, nullable=False),
+    sa.Column('checksum', sa.String(length=64), nullable=False),
+    sa.Column('first_question', core.models.base.JSONType, nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_versions_survey_id_surveys'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_versions')),
+    sa.UniqueConstraint('survey_id', 'version', name=op.f('uq_survey_versions_survey_id_version'))
+    )
     op.create_table('template_versions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('template_id', sa.Integer(), nullable=False),
@@ -547,6 +574,31 @@ def upgrade() -> None:
         batch_op.create_index('ix_message_stats_campaign_sent', ['campaign_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_message_stats_contact_sent', ['contact_id', 'sent_at'], unique=False)
 
+    op.create_table('survey_invitations',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('survey_id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.String(length=36), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=True),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('resumes', sa.String(length=36), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_survey_invitations_campaign_id_campaigns'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_survey_invitations_contact_id_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_survey_invitations_message_id_messages'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_invitations_survey_id_surveys'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['version_id'], ['survey_versions.id'], name=op.f('fk_survey_invitations_version_id_survey_versions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_invitations')),
+    sa.UniqueConstraint('message_id', name=op.f('uq_survey_invitations_message_id'))
+    )
+    with op.batch_alter_table('survey_invitations', schema=None) as batch_op:
+        batch_op.create_index('ix_survey_invitations_contact_survey', ['contact_id', 'survey_id'], unique=False)
+        batch_op.create_index('ix_survey_invitations_survey_created', ['survey_id', 'created_at'], unique=False)
+
     op.create_table('report_touches',
     sa.Column('conversion_id', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.String(length=36), nullable=False),
@@ -561,15 +613,73 @@ def upgrade() -> None:
     with op.batch_alter_table('report_touches', schema=None) as batch_op:
         batch_op.create_index('ix_report_touches_message', ['message_id'], unique=False)
 
+    op.create_table('survey_responses',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('survey_id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('respondent_key', sa.String(length=64), nullable=False),
+    sa.Column('invitation_id', sa.String(length=36), nullable=True),
+    sa.Column('contact_id', sa.Integer(), nullable=True),
+    sa.Column('channel', sa.String(length=16), nullable=True),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('next_page', sa.Integer(), nullable=False),
+    sa.Column('started_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_survey_responses_contact_id_contacts'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['invitation_id'], ['survey_invitations.id'], name=op.f('fk_survey_responses_invitation_id_survey_invitations'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_responses_survey_id_surveys'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['version_id'], ['survey_versions.id'], name=op.f('fk_survey_responses_version_id_survey_versions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_responses')),
+    sa.UniqueConstraint('invitation_id', name=op.f('uq_survey_responses_invitation_id')),
+    sa.UniqueConstraint('respondent_key', name=op.f('uq_survey_responses_respondent_key'))
+    )
+    with op.batch_alter_table('survey_responses', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_survey_responses_contact_id'), ['contact_id'], unique=False)
+        batch_op.create_index('ix_survey_responses_survey_status', ['survey_id', 'status', 'completed_at'], unique=False)
+
+    op.create_table('survey_answers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('response_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('survey_id', sa.Integer(), nullable=False),
+    sa.Column('question', sa.String(length=64), nullable=False),
+    sa.Column('page', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Float(), nullable=True),
+    sa.Column('value', core.models.base.JSONType, nullable=True),
+    sa.Column('text', sa.Text(), nullable=True),
+    sa.Column('answered_at', core.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['response_id'], ['survey_responses.id'], name=op.f('fk_survey_answers_response_id_survey_responses'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_answers_survey_id_surveys'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_answers')),
+    sa.UniqueConstraint('response_id', 'question', name=op.f('uq_survey_answers_response_id_question'))
+    )
+    with op.batch_alter_table('survey_answers', schema=None) as batch_op:
+        batch_op.create_index('ix_survey_answers_survey_question', ['survey_id', 'question', 'number'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('survey_answers', schema=None) as batch_op:
+        batch_op.drop_index('ix_survey_answers_survey_question')
+
+    op.drop_table('survey_answers')
+    with op.batch_alter_table('survey_responses', schema=None) as batch_op:
+        batch_op.drop_index('ix_survey_responses_survey_status')
+        batch_op.drop_index(batch_op.f('ix_survey_responses_contact_id'))
+
+    op.drop_table('survey_responses')
     with op.batch_alter_table('report_touches', schema=None) as batch_op:
         batch_op.drop_index('ix_report_touches_message')
 
     op.drop_table('report_touches')
+    with op.batch_alter_table('survey_invitations', schema=None) as batch_op:
+        batch_op.drop_index('ix_survey_invitations_survey_created')
+        batch_op.drop_index('ix_survey_invitations_contact_survey')
+
+    op.drop_table('survey_invitations')
     with op.batch_alter_table('message_stats', schema=None) as batch_op:
         batch_op.drop_index('ix_message_stats_contact_sent')
         batch_op.drop_index('ix_message_stats_campaign_sent')
@@ -625,6 +735,7 @@ def downgrade() -> None:
     op.drop_table('contact_event_stats')
     op.drop_table('consents')
     op.drop_table('template_versions')
+    op.drop_table('survey_versions')
     with op.batch_alter_table('segment_snapshots', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_segment_snapshots_segment_id'))
 
@@ -645,6 +756,7 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_table('templates')
     op.drop_table('tags')
+    op.drop_table('surveys')
     op.drop_table('suppressions')
     op.drop_table('segments')
     op.drop_table('scoring_models')
